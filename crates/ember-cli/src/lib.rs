@@ -1,0 +1,1 @@
+//! ember-cli (work in progress)

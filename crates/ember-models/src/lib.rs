@@ -1,0 +1,1 @@
+//! ember-models (work in progress)

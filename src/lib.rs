@@ -1,0 +1,1 @@
+//! Ember facade (work in progress)
