@@ -1,0 +1,72 @@
+//! The backend-extension trait for paged attention (burn's pattern for custom operations).
+//!
+//! Every method has a default body: the reference implementation in plain burn ops, correct on
+//! every backend. A backend with custom kernels overrides the methods it accelerates; its
+//! kernels must agree with the reference (parity tests). Implementations for the concrete
+//! backends live at the bottom of this file, behind the crate features that bring them in.
+
+use burn_tensor::{Int, Tensor, backend::Backend};
+
+use crate::{AttentionMetadata, AttentionParams, KvLayerCache, reference};
+
+/// Paged attention and KV-cache operations.
+pub trait PagedAttentionBackend: Backend {
+    /// Writes the step's new keys and values (`[num_tokens, num_kv_heads, head_dim]`) into the
+    /// cache slots given by `slot_mapping` (vLLM's `reshape_and_cache`).
+    fn reshape_and_cache(
+        cache: KvLayerCache<Self>,
+        key: Tensor<Self, 3>,
+        value: Tensor<Self, 3>,
+        slot_mapping: Tensor<Self, 1, Int>,
+    ) -> KvLayerCache<Self> {
+        reference::reshape_and_cache(cache, key, value, slot_mapping)
+    }
+
+    /// Attention of the step's queries (`[num_tokens, num_heads, head_dim]`) over the cached keys
+    /// and values of their sequences; returns `[num_tokens, num_heads, head_dim]`.
+    fn paged_attention(
+        query: Tensor<Self, 3>,
+        cache: &KvLayerCache<Self>,
+        metadata: &AttentionMetadata<Self>,
+        params: &AttentionParams,
+    ) -> Tensor<Self, 3> {
+        reference::paged_attention(query, cache, metadata, params)
+    }
+
+    /// Copies whole blocks `src[i] -> dst[i]` (copy-on-write of shared blocks).
+    fn copy_blocks(
+        cache: KvLayerCache<Self>,
+        src: Tensor<Self, 1, Int>,
+        dst: Tensor<Self, 1, Int>,
+    ) -> KvLayerCache<Self> {
+        reference::copy_blocks(cache, src, dst)
+    }
+}
+
+impl<E, I, Q> PagedAttentionBackend for burn_ndarray::NdArray<E, I, Q>
+where
+    E: burn_ndarray::FloatNdArrayElement,
+    I: burn_ndarray::IntNdArrayElement,
+    Q: burn_ndarray::QuantElement,
+    burn_ndarray::NdArrayTensor: From<burn_ndarray::SharedArray<E>>,
+    burn_ndarray::NdArrayTensor: From<burn_ndarray::SharedArray<I>>,
+{
+}
+
+#[cfg(feature = "cubecl")]
+impl<R, F, I, BT> PagedAttentionBackend for burn_cubecl::CubeBackend<R, F, I, BT>
+where
+    R: burn_cubecl::CubeRuntime,
+    F: burn_cubecl::FloatElement,
+    I: burn_cubecl::IntElement,
+    BT: burn_cubecl::BoolElement,
+    Self: Backend,
+{
+}
+
+#[cfg(feature = "fusion")]
+impl<B> PagedAttentionBackend for burn_fusion::Fusion<B>
+where
+    B: burn_fusion::FusionBackend + PagedAttentionBackend,
+{
+}

@@ -1,0 +1,28 @@
+//! Ember's attention and KV-cache operations.
+//!
+//! This crate owns the *paged* KV cache layout and every op that touches it:
+//!
+//! - [`KvCache`]: one K and one V tensor per layer, `[num_blocks, block_size, num_kv_heads, head_dim]`;
+//! - [`AttentionMetadata`]: the per-step batch description (slot mapping, block tables, masks),
+//!   built once per step on the host from plain [`BatchLayout`] data and shared by every layer;
+//! - [`PagedAttentionBackend`]: the backend-extension trait (burn's pattern for custom ops) with
+//!   `reshape_and_cache`, `paged_attention` and `copy_blocks`. Its default methods are the
+//!   reference implementations in plain burn ops ([`reference`]), which run on every backend.
+//!   Backends with custom kernels (CUDA `kernels/*.cu`, WGSL `shaders/`) override the methods
+//!   and must match the reference in parity tests.
+//!
+//! Nothing here knows about requests or scheduling: the engine turns scheduler output into a
+//! [`BatchLayout`].
+
+mod backend;
+mod kv_cache;
+mod layout;
+mod metadata;
+mod params;
+pub mod reference;
+
+pub use backend::PagedAttentionBackend;
+pub use kv_cache::{KvCache, KvCacheSpec, KvLayerCache};
+pub use layout::{BatchLayout, LayoutError, SeqLayout};
+pub use metadata::{AttentionGroup, AttentionMetadata};
+pub use params::AttentionParams;
