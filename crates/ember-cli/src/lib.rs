@@ -1,1 +1,42 @@
-//! ember-cli (work in progress)
+//! The `ember` command line.
+//!
+//! - `ember generate`: offline batch generation over prompts (vLLM's `LLM.generate`).
+//!
+//! `serve` (the OpenAI-compatible server) and `bench` arrive with their own issues; until then
+//! they are absent rather than stubbed.
+
+mod engine_flags;
+mod generate;
+
+use clap::{Parser, Subcommand};
+
+pub use engine_flags::EngineFlags;
+
+/// Ember: LLM inference on cpu, wgpu (Vulkan/Metal) and cuda.
+#[derive(Debug, Parser)]
+#[command(name = "ember", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate completions for prompts, offline (continuous batching underneath).
+    Generate(generate::GenerateArgs),
+}
+
+/// Entry point of the `ember` binary.
+pub fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_tracing();
+    match cli.command {
+        Command::Generate(args) => generate::run(args),
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("EMBER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}

@@ -1,1 +1,40 @@
-//! ember-engine (work in progress)
+//! Ember's engine: everything between a prompt and its generated tokens.
+//!
+//! - [`LLM`]: offline batch inference (vLLM's `LLM.generate`).
+//! - [`LLMEngine`]: add requests, `step()`, read [`RequestOutput`]s (for servers and streaming).
+//! - [`EngineArgs`]: backend (`cpu` | `wgpu` | `cuda`), dtype, KV cache and scheduler knobs.
+//!
+//! Inside: the model runner (scheduler output → one forward pass), the on-device sampler, the
+//! output processor (detokenization, stop strings). `backend.rs` is the only file that names a
+//! concrete burn backend.
+
+#![warn(missing_docs)]
+
+mod args;
+mod backend;
+mod engine;
+mod engine_core;
+mod error;
+mod kv_budget;
+mod llm;
+mod output_processor;
+mod outputs;
+mod prompt;
+mod runner;
+mod sampler;
+
+pub use args::{BackendKind, DtypeChoice, EngineArgs};
+pub use backend::{CpuBackend, cuda_available, resolve_dtype};
+#[cfg(feature = "cuda")]
+pub use backend::CudaBackend;
+#[cfg(feature = "wgpu")]
+pub use backend::WgpuBackend;
+pub use engine::LLMEngine;
+pub use engine_core::EngineInfo;
+pub use error::{EngineError, Result};
+pub use kv_budget::{DEFAULT_CPU_KV_BYTES, DEFAULT_WGPU_KV_BYTES, WGPU_MAX_BINDING_BYTES};
+pub use llm::LLM;
+pub use outputs::{CompletionOutput, RequestOutput};
+pub use prompt::PromptInput;
+
+pub use ember_core::{FinishReason, Logprob, PositionLogprobs, SamplingParams, StopReason, TokenId};

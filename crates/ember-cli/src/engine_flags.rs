@@ -1,0 +1,76 @@
+//! Engine flags shared by every subcommand that loads a model, with vLLM's names and defaults.
+
+use clap::Args;
+use ember_engine::{BackendKind, DtypeChoice, EngineArgs};
+
+/// Model and engine flags.
+#[derive(Debug, Clone, Args)]
+pub struct EngineFlags {
+    /// Model: a local Hugging Face folder or a hub id (resolved from the HF cache, downloaded when online).
+    #[arg(long)]
+    pub model: String,
+    /// Hub revision (branch, tag or commit).
+    #[arg(long)]
+    pub revision: Option<String>,
+    /// Backend: cpu, wgpu or cuda. Default: cuda when a CUDA device is present, else cpu.
+    #[arg(long)]
+    pub backend: Option<String>,
+    /// Compute dtype: auto, half, float16, bfloat16, float, float32.
+    #[arg(long, default_value = "auto")]
+    pub dtype: String,
+    /// Context length (default: the model's max_position_embeddings).
+    #[arg(long)]
+    pub max_model_len: Option<usize>,
+    /// Tokens per KV-cache block.
+    #[arg(long, default_value_t = 16)]
+    pub block_size: usize,
+    /// Fraction of GPU memory to use (cuda).
+    #[arg(long, default_value_t = 0.9)]
+    pub gpu_memory_utilization: f32,
+    /// KV cache size in bytes (default: cpu 4 GiB, wgpu 2 GiB, cuda from --gpu-memory-utilization).
+    #[arg(long)]
+    pub kv_cache_memory_bytes: Option<usize>,
+    /// Maximum sequences per step.
+    #[arg(long, default_value_t = 256)]
+    pub max_num_seqs: usize,
+    /// Token budget per step (chunked prefill chunk size).
+    #[arg(long, default_value_t = 2048)]
+    pub max_num_batched_tokens: usize,
+    /// Automatic prefix caching (on by default; `--no-enable-prefix-caching` turns it off).
+    #[arg(long, overrides_with = "no_enable_prefix_caching")]
+    pub enable_prefix_caching: bool,
+    /// Turn automatic prefix caching off.
+    #[arg(long)]
+    pub no_enable_prefix_caching: bool,
+    /// Seed for requests without their own seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Largest logprobs / prompt_logprobs a request may ask for.
+    #[arg(long, default_value_t = 20)]
+    pub max_logprobs: usize,
+}
+
+impl EngineFlags {
+    /// Converts the flags into engine arguments.
+    pub fn to_engine_args(&self) -> anyhow::Result<EngineArgs> {
+        let mut args = EngineArgs::new(self.model.clone());
+        args.revision = self.revision.clone();
+        args.backend = match &self.backend {
+            Some(b) => b.parse::<BackendKind>()?,
+            None if ember_engine::cuda_available() => BackendKind::Cuda,
+            None => BackendKind::Cpu,
+        };
+        args.dtype = self.dtype.parse::<DtypeChoice>()?;
+        args.max_model_len = self.max_model_len;
+        args.block_size = self.block_size;
+        args.gpu_memory_utilization = self.gpu_memory_utilization;
+        args.kv_cache_memory_bytes = self.kv_cache_memory_bytes;
+        args.max_num_seqs = self.max_num_seqs;
+        args.max_num_batched_tokens = self.max_num_batched_tokens;
+        args.enable_prefix_caching = !self.no_enable_prefix_caching;
+        args.seed = self.seed;
+        args.max_logprobs = self.max_logprobs;
+        args.validate()?;
+        Ok(args)
+    }
+}

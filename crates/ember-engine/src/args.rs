@@ -1,0 +1,141 @@
+//! Engine arguments: the offline API's and `ember serve`'s knobs, with vLLM's names and
+//! defaults. Each default is documented on its field.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::{EngineError, Result};
+
+/// Which burn backend runs the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    /// burn-ndarray on the CPU: the reference, always available, f32 only.
+    Cpu,
+    /// burn-wgpu (Vulkan, Metal, DX12; lavapipe in CI): AMD, Intel, Apple, laptops. No bf16.
+    Wgpu,
+    /// burn-cuda: NVIDIA.
+    Cuda,
+}
+
+impl FromStr for BackendKind {
+    type Err = EngineError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "cpu" | "ndarray" => Ok(Self::Cpu),
+            "wgpu" | "vulkan" => Ok(Self::Wgpu),
+            "cuda" => Ok(Self::Cuda),
+            other => Err(EngineError::InvalidArgs(format!("unknown backend {other:?}; expected cpu, wgpu or cuda"))),
+        }
+    }
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Cpu => "cpu",
+            Self::Wgpu => "wgpu",
+            Self::Cuda => "cuda",
+        })
+    }
+}
+
+/// `--dtype`: the compute dtype of weights, activations and KV cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DtypeChoice {
+    /// vLLM's rule: bf16 checkpoints run in bf16 (f16 on wgpu, which has no bf16), f16 and f32
+    /// checkpoints in f16; the cpu backend always computes in f32.
+    Auto,
+    /// float32.
+    Float32,
+    /// float16 (`half`).
+    Float16,
+    /// bfloat16 (cuda only).
+    BFloat16,
+}
+
+impl FromStr for DtypeChoice {
+    type Err = EngineError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "float" | "float32" | "f32" => Ok(Self::Float32),
+            "half" | "float16" | "f16" => Ok(Self::Float16),
+            "bfloat16" | "bf16" => Ok(Self::BFloat16),
+            other => Err(EngineError::InvalidArgs(format!(
+                "unknown dtype {other:?}; expected auto, half, float16, bfloat16, float or float32"
+            ))),
+        }
+    }
+}
+
+/// Everything needed to build an engine.
+#[derive(Debug, Clone)]
+pub struct EngineArgs {
+    /// A local model folder or a Hugging Face hub id.
+    pub model: String,
+    /// Hub revision (branch, tag or commit); default `main`.
+    pub revision: Option<String>,
+    /// Backend; default cpu.
+    pub backend: BackendKind,
+    /// Compute dtype; default auto.
+    pub dtype: DtypeChoice,
+    /// Context length; default the model's `max_position_embeddings`.
+    pub max_model_len: Option<usize>,
+    /// Tokens per KV block; default 16.
+    pub block_size: usize,
+    /// Fraction of GPU memory the engine may use (cuda); default 0.9.
+    pub gpu_memory_utilization: f32,
+    /// KV cache size in bytes. Default: cpu 4 GiB, wgpu 2 GiB (wgpu cannot report device
+    /// memory); on cuda derived from `gpu_memory_utilization` when unset.
+    pub kv_cache_memory_bytes: Option<usize>,
+    /// Most sequences in one step; default 256.
+    pub max_num_seqs: usize,
+    /// Token budget of one step (also the chunked-prefill chunk); default 2048.
+    pub max_num_batched_tokens: usize,
+    /// Automatic prefix caching; default on (as vLLM V1).
+    pub enable_prefix_caching: bool,
+    /// Seed of the generator used by requests without their own seed; default 0.
+    pub seed: u64,
+    /// Largest `logprobs` / `prompt_logprobs` a request may ask for; default 20.
+    pub max_logprobs: usize,
+    /// wgpu adapter: `cpu` (lavapipe/llvmpipe), `discrete:N`, `integrated:N`, `virtual:N` or
+    /// `default`; default: the `EMBER_WGPU_DEVICE` environment variable, else wgpu's default.
+    pub wgpu_adapter: Option<String>,
+}
+
+impl EngineArgs {
+    /// Defaults for `model`.
+    pub fn new(model: impl Into<String>) -> Self {
+        Self {
+            model: model.into(),
+            revision: None,
+            backend: BackendKind::Cpu,
+            dtype: DtypeChoice::Auto,
+            max_model_len: None,
+            block_size: 16,
+            gpu_memory_utilization: 0.9,
+            kv_cache_memory_bytes: None,
+            max_num_seqs: 256,
+            max_num_batched_tokens: 2048,
+            enable_prefix_caching: true,
+            seed: 0,
+            max_logprobs: 20,
+            wgpu_adapter: None,
+        }
+    }
+
+    /// Checks ranges that do not depend on the model.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(EngineError::InvalidArgs(m));
+        if self.block_size == 0 || !self.block_size.is_power_of_two() {
+            return bad(format!("--block-size must be a power of two, got {}", self.block_size));
+        }
+        if !(self.gpu_memory_utilization > 0.0 && self.gpu_memory_utilization <= 1.0) {
+            return bad(format!("--gpu-memory-utilization must be in (0, 1], got {}", self.gpu_memory_utilization));
+        }
+        if self.max_num_seqs == 0 || self.max_num_batched_tokens == 0 {
+            return bad("--max-num-seqs and --max-num-batched-tokens must be positive".into());
+        }
+        Ok(())
+    }
+}

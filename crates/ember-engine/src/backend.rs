@@ -1,0 +1,199 @@
+//! The one place that names concrete burn backends: picks the device and compute dtype for
+//! `--backend cpu|wgpu|cuda`, loads the model on it, sizes the KV cache and returns a
+//! backend-independent engine core.
+
+use burn_tensor::DType;
+use ember_core::{CacheConfig, Scheduler, SchedulerConfig};
+use ember_kernels::{KvCacheSpec, PagedAttentionBackend};
+use ember_loader::SafetensorsWeights;
+use ember_models::{DecoderModel, ModelConfig};
+
+use crate::args::{BackendKind, DtypeChoice, EngineArgs};
+use crate::engine_core::{EngineCore, EngineCoreApi, EngineInfo};
+use crate::error::{EngineError, Result};
+use crate::kv_budget::{self, MemoryInfo};
+use crate::runner::ModelRunner;
+
+/// The burn backend behind `--backend cpu`.
+pub type CpuBackend = burn_ndarray::NdArray<f32>;
+/// The burn backend behind `--backend wgpu`.
+#[cfg(feature = "wgpu")]
+pub type WgpuBackend = burn_wgpu::Wgpu<f32, i32, u32>;
+/// The burn backend behind `--backend cuda`.
+#[cfg(feature = "cuda")]
+pub type CudaBackend = burn_cuda::Cuda<f32, i32>;
+
+/// What is needed to build a core, independent of the backend.
+pub(crate) struct ModelParts<'a> {
+    pub config: &'a ModelConfig,
+    pub weights: &'a SafetensorsWeights,
+    pub max_model_len: usize,
+}
+
+/// Builds the engine core on the backend `args.backend` names.
+pub(crate) fn build_core(args: &EngineArgs, parts: &ModelParts<'_>) -> Result<Box<dyn EngineCoreApi>> {
+    let dtype = resolve_dtype(args.backend, args.dtype, parts.config.checkpoint_dtype.as_deref())?;
+    match args.backend {
+        BackendKind::Cpu => build::<CpuBackend>(args, parts, Default::default(), dtype, || None),
+        BackendKind::Wgpu => {
+            #[cfg(feature = "wgpu")]
+            {
+                build::<WgpuBackend>(args, parts, wgpu_device(args.wgpu_adapter.as_deref())?, dtype, || None)
+            }
+            #[cfg(not(feature = "wgpu"))]
+            Err(not_compiled("wgpu"))
+        }
+        BackendKind::Cuda => {
+            #[cfg(feature = "cuda")]
+            {
+                let memory = cuda::memory_info()?;
+                build::<CudaBackend>(args, parts, Default::default(), dtype, memory)
+            }
+            #[cfg(not(feature = "cuda"))]
+            Err(not_compiled("cuda"))
+        }
+    }
+}
+
+/// The compute dtype for a backend (see [`DtypeChoice::Auto`]).
+pub fn resolve_dtype(backend: BackendKind, choice: DtypeChoice, checkpoint: Option<&str>) -> Result<DType> {
+    let unsupported = |what: &str| EngineError::Backend {
+        backend: backend.to_string(),
+        reason: format!("{what} is not supported; use --dtype float32{}", if backend == BackendKind::Wgpu { " or half" } else { "" }),
+    };
+    match (backend, choice) {
+        (BackendKind::Cpu, DtypeChoice::Auto | DtypeChoice::Float32) => Ok(DType::F32),
+        (BackendKind::Cpu, DtypeChoice::Float16) => Err(unsupported("float16 on the cpu backend")),
+        (BackendKind::Cpu, DtypeChoice::BFloat16) => Err(unsupported("bfloat16 on the cpu backend")),
+        (BackendKind::Wgpu, DtypeChoice::BFloat16) => Err(unsupported("bfloat16 on wgpu")),
+        (_, DtypeChoice::Float32) => Ok(DType::F32),
+        (_, DtypeChoice::Float16) => Ok(DType::F16),
+        (_, DtypeChoice::BFloat16) => Ok(DType::BF16),
+        (BackendKind::Cuda, DtypeChoice::Auto) if checkpoint == Some("bfloat16") => Ok(DType::BF16),
+        (_, DtypeChoice::Auto) => Ok(DType::F16),
+    }
+}
+
+fn build<B: PagedAttentionBackend + 'static>(
+    args: &EngineArgs,
+    parts: &ModelParts<'_>,
+    device: B::Device,
+    dtype: DType,
+    memory: impl FnOnce() -> MemoryInfo,
+) -> Result<Box<dyn EngineCoreApi>> {
+    let config = parts.config;
+    tracing::info!(
+        backend = %args.backend, ?dtype, family = config.family.name(),
+        "loading {} tensors ({:.1} MiB)", parts.weights.len(), parts.weights.total_bytes() as f64 / (1 << 20) as f64
+    );
+    let model = DecoderModel::<B>::load(config, parts.weights, &device, dtype, parts.max_model_len)?;
+    B::sync(&device).map_err(|e| EngineError::Backend { backend: args.backend.to_string(), reason: format!("{e:?}") })?;
+
+    let mut spec = KvCacheSpec {
+        num_layers: config.num_layers,
+        num_blocks: 0,
+        block_size: args.block_size,
+        num_kv_heads: config.num_kv_heads,
+        head_dim: config.head_dim,
+        dtype,
+    };
+    spec.num_blocks = kv_budget::num_blocks(args, &spec, parts.max_model_len, memory())?;
+    let max_concurrency = (spec.num_blocks * spec.block_size) as f64 / parts.max_model_len as f64;
+    tracing::info!(
+        "# {} blocks: {}, KV cache {:.1} MiB, maximum concurrency for {} tokens per request: {:.2}x",
+        if args.backend == BackendKind::Cpu { "CPU" } else { "GPU" },
+        spec.num_blocks,
+        spec.total_bytes() as f64 / (1 << 20) as f64,
+        parts.max_model_len,
+        max_concurrency
+    );
+
+    let mut scheduler_config = SchedulerConfig::new(parts.max_model_len);
+    scheduler_config.max_num_seqs = args.max_num_seqs;
+    scheduler_config.max_num_batched_tokens = args.max_num_batched_tokens;
+    let mut cache_config = CacheConfig::new(spec.num_blocks);
+    cache_config.block_size = args.block_size;
+    cache_config.enable_prefix_caching = args.enable_prefix_caching;
+    let scheduler = Scheduler::new(scheduler_config, cache_config)?;
+
+    let info = EngineInfo {
+        backend: args.backend.to_string(),
+        dtype: format!("{dtype:?}"),
+        num_blocks: spec.num_blocks,
+        block_size: spec.block_size,
+        max_model_len: parts.max_model_len,
+        vocab_size: config.vocab_size,
+        kv_cache_bytes: spec.total_bytes(),
+    };
+    let runner = ModelRunner::new(model, spec, device, args.seed);
+    Ok(Box::new(EngineCore { scheduler, runner, info }))
+}
+
+#[cfg(feature = "wgpu")]
+/// The wgpu device: `adapter` (else `EMBER_WGPU_DEVICE`) = `cpu` (lavapipe/llvmpipe),
+/// `discrete:N`, `integrated:N`, `virtual:N`, or unset/`default` for wgpu's default adapter.
+fn wgpu_device(adapter: Option<&str>) -> Result<burn_wgpu::WgpuDevice> {
+    use burn_wgpu::WgpuDevice;
+    let spec = adapter.map(str::to_string).unwrap_or_else(|| std::env::var("EMBER_WGPU_DEVICE").unwrap_or_default());
+    let (kind, index) = spec.split_once(':').unwrap_or((spec.as_str(), "0"));
+    let index: usize = index.parse().map_err(|_| EngineError::InvalidArgs(format!("EMBER_WGPU_DEVICE={spec:?}: bad index")))?;
+    Ok(match kind {
+        "" | "default" => WgpuDevice::DefaultDevice,
+        "cpu" => WgpuDevice::Cpu,
+        "discrete" => WgpuDevice::DiscreteGpu(index),
+        "integrated" => WgpuDevice::IntegratedGpu(index),
+        "virtual" => WgpuDevice::VirtualGpu(index),
+        other => {
+            return Err(EngineError::InvalidArgs(format!(
+                "EMBER_WGPU_DEVICE={other:?}; expected cpu, discrete:N, integrated:N, virtual:N or default"
+            )));
+        }
+    })
+}
+
+#[cfg(feature = "cuda")]
+mod cuda {
+    //! Device memory through the CUDA driver (cudarc, loaded at run time).
+    use super::*;
+
+    /// Returns a closure reporting `(free, total)` after the weights are loaded.
+    pub(super) fn memory_info() -> Result<impl FnOnce() -> MemoryInfo> {
+        if !driver_present() {
+            return Err(EngineError::Backend {
+                backend: "cuda".into(),
+                reason: "the CUDA driver library (libcuda.so) was not found".into(),
+            });
+        }
+        let ctx = cudarc::driver::CudaContext::new(0).map_err(|e| EngineError::Backend {
+            backend: "cuda".into(),
+            reason: format!("no usable CUDA device: {e}"),
+        })?;
+        Ok(move || ctx.mem_get_info().ok())
+    }
+
+    /// Whether libcuda can be loaded (cudarc panics on first use otherwise).
+    pub(super) fn driver_present() -> bool {
+        // SAFETY: only probes for the library; no CUDA call is made.
+        unsafe { cudarc::driver::sys::is_culib_present() }
+    }
+}
+
+#[allow(dead_code)]
+fn not_compiled(backend: &str) -> EngineError {
+    EngineError::Backend {
+        backend: backend.into(),
+        reason: format!("this build of ember does not include it; rebuild with `--features {backend}`"),
+    }
+}
+
+/// Whether a CUDA device is usable (for `--backend auto`-style defaults in the CLI).
+pub fn cuda_available() -> bool {
+    #[cfg(feature = "cuda")]
+    {
+        cuda::driver_present() && cudarc::driver::CudaContext::device_count().map(|n| n > 0).unwrap_or(false)
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        false
+    }
+}

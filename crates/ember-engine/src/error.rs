@@ -1,0 +1,38 @@
+//! The engine's error type: everything that can go wrong loading a model or accepting a
+//! request, each variant saying what to fix. The server maps these to HTTP statuses.
+
+use thiserror::Error;
+
+/// Errors from building the engine or submitting requests.
+#[derive(Debug, Error)]
+pub enum EngineError {
+    /// Finding or reading model files.
+    #[error(transparent)]
+    Loader(#[from] ember_loader::LoaderError),
+    /// The model's configuration or weights.
+    #[error(transparent)]
+    Model(#[from] ember_models::ModelError),
+    /// The tokenizer.
+    #[error(transparent)]
+    Tokenizer(#[from] ember_tokenizer::TokenizerError),
+    /// Scheduler-level rejection (prompt too long, bad sampling parameters...).
+    #[error(transparent)]
+    Core(#[from] ember_core::CoreError),
+    /// A request that cannot be served as asked.
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// Engine arguments that do not fit this model or machine.
+    #[error("invalid engine arguments: {0}")]
+    InvalidArgs(String),
+    /// The backend could not be used (not compiled in, no device, runtime failure).
+    #[error("backend {backend}: {reason}")]
+    Backend {
+        /// The backend asked for.
+        backend: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
+}
+
+/// Result alias for the engine.
+pub type Result<T> = std::result::Result<T, EngineError>;

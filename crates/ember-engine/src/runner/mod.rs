@@ -1,0 +1,165 @@
+//! The model runner: turns one [`SchedulerOutput`] into a forward pass on the device and a
+//! [`ModelRunnerOutput`]. It owns the model, the paged KV cache and the per-request generators.
+//!
+//! Per step: copy-on-write block copies; flat inputs (token ids, positions, slot mapping) and
+//! attention metadata; one forward over all scheduled tokens; logits only for the rows that
+//! sample or need prompt logprobs; the on-device sampler; one read-back.
+
+mod inputs;
+
+use burn_tensor::{Int, Tensor, TensorData, activation::log_softmax};
+use ember_core::{
+    ModelRunnerOutput, PositionLogprobs, PromptLogprobs, RequestRunnerOutput, Scheduler, SchedulerOutput,
+};
+use ember_kernels::{KvCache, KvCacheSpec, PagedAttentionBackend};
+use ember_models::DecoderModel;
+
+use crate::sampler::{self, RequestGenerators, SamplingRow, top_logprobs};
+use inputs::StepInputs;
+
+/// Runs the model for the scheduler, on backend `B`.
+pub(crate) struct ModelRunner<B: PagedAttentionBackend> {
+    model: DecoderModel<B>,
+    kv_cache: KvCache<B>,
+    device: B::Device,
+    generators: RequestGenerators,
+    windows: Vec<Option<usize>>,
+}
+
+impl<B: PagedAttentionBackend> ModelRunner<B> {
+    /// Wraps a loaded model and allocates its KV cache.
+    pub(crate) fn new(model: DecoderModel<B>, spec: KvCacheSpec, device: B::Device, seed: u64) -> Self {
+        let windows = model.config().distinct_windows();
+        Self {
+            kv_cache: KvCache::new(spec, &device),
+            model,
+            device,
+            generators: RequestGenerators::new(seed),
+            windows,
+        }
+    }
+
+    /// Runs one scheduled step.
+    pub(crate) fn execute_model(&mut self, out: &SchedulerOutput, scheduler: &Scheduler) -> ModelRunnerOutput {
+        for id in &out.finished_req_ids {
+            self.generators.remove(id);
+        }
+        if out.scheduled.is_empty() {
+            return ModelRunnerOutput::default();
+        }
+        self.copy_blocks(out);
+
+        let block_size = self.kv_cache.spec().block_size;
+        let step = StepInputs::build(out, scheduler, block_size);
+        let metadata = ember_kernels::AttentionMetadata::<B>::new(&step.layout, &self.windows, &self.device);
+        let input_ids = int_tensor::<B>(step.input_ids.clone(), &self.device);
+        let positions = int_tensor::<B>(step.layout.positions(), &self.device);
+        let hidden = self.model.forward(input_ids, positions, &mut self.kv_cache, &metadata);
+
+        let mut outputs = vec![RequestRunnerOutput::default(); out.scheduled.len()];
+        let num_sample = step.sample_rows.len();
+        if num_sample + step.prompt_rows.len() == 0 {
+            return ModelRunnerOutput { outputs }; // a prefill chunk that neither samples nor scores
+        }
+        let rows: Vec<i64> = step
+            .sample_rows
+            .iter()
+            .map(|r| r.row)
+            .chain(step.prompt_rows.iter().map(|r| r.row))
+            .map(|r| r as i64)
+            .collect();
+        let logits = self.model.compute_logits(hidden.select(0, int_tensor::<B>(rows, &self.device)));
+
+        if num_sample > 0 {
+            let sample_logits = logits.clone().narrow(0, 0, num_sample);
+            let rows: Vec<SamplingRow<'_>> = step
+                .sample_rows
+                .iter()
+                .map(|r| {
+                    let s = &out.scheduled[r.scheduled];
+                    let request = scheduler.get_request(&s.request_id).expect("scheduled request exists");
+                    let params = s.sampling_params.as_ref();
+                    let uniform = if params.is_greedy() { 0.5 } else { self.generators.uniform(&s.request_id, params.seed) };
+                    SamplingRow {
+                        params,
+                        prompt: request.prompt_token_ids(),
+                        output: request.output_token_ids(),
+                        eos_token_ids: if params.ignore_eos { &[] } else { request.eos_token_ids() },
+                        uniform,
+                    }
+                })
+                .collect();
+            let sampled = sampler::sample(sample_logits, &rows).read(&rows);
+            for (r, token) in step.sample_rows.iter().zip(sampled) {
+                outputs[r.scheduled].sampled_token_id = Some(token.token_id);
+                outputs[r.scheduled].logprobs = token.logprobs;
+            }
+        }
+        if !step.prompt_rows.is_empty() {
+            let prompt_logits = logits.narrow(0, num_sample, step.prompt_rows.len());
+            self.prompt_logprobs(prompt_logits, &step, out, &mut outputs);
+        }
+        ModelRunnerOutput { outputs }
+    }
+
+    fn copy_blocks(&mut self, out: &SchedulerOutput) {
+        if out.blocks_to_copy.is_empty() {
+            return;
+        }
+        let src: Vec<i64> = out.blocks_to_copy.iter().map(|(s, _)| s.0 as i64).collect();
+        let dst: Vec<i64> = out.blocks_to_copy.iter().map(|(_, d)| d.0 as i64).collect();
+        let (src, dst) = (int_tensor::<B>(src, &self.device), int_tensor::<B>(dst, &self.device));
+        for layer in 0..self.kv_cache.spec().num_layers {
+            let cache = self.kv_cache.take_layer(layer);
+            let cache = B::copy_blocks(cache, src.clone(), dst.clone());
+            self.kv_cache.put_layer(layer, cache);
+        }
+    }
+
+    fn prompt_logprobs(
+        &self,
+        logits: Tensor<B, 2>,
+        step: &StepInputs,
+        out: &SchedulerOutput,
+        outputs: &mut [RequestRunnerOutput],
+    ) {
+        let n = step
+            .prompt_rows
+            .iter()
+            .filter_map(|r| out.scheduled[r.scheduled].sampling_params.prompt_logprobs)
+            .max()
+            .unwrap_or(0);
+        let targets: Vec<i64> = step.prompt_rows.iter().map(|r| r.target as i64).collect();
+        let len = targets.len();
+        let targets = Tensor::<B, 2, Int>::from_data(TensorData::new(targets, [len, 1]), &self.device);
+        let readback = top_logprobs(log_softmax(logits, 1), targets, n);
+        let tx = readback.register(burn_tensor::Transaction::default());
+        let mut data = tx.execute().into_iter();
+        let target_ids: Vec<u32> = step.prompt_rows.iter().map(|r| r.target).collect();
+        let per_row = readback.unpack(&mut data, &target_ids);
+
+        for (i, s) in out.scheduled.iter().enumerate() {
+            let Some(wanted) = s.sampling_params.prompt_logprobs else { continue };
+            if s.num_computed_tokens >= s.num_prompt_tokens {
+                continue;
+            }
+            let mut entries: PromptLogprobs = Vec::new();
+            if s.num_computed_tokens == 0 {
+                entries.push(None);
+            }
+            entries.extend(
+                step.prompt_rows
+                    .iter()
+                    .zip(&per_row)
+                    .filter(|(r, _)| r.scheduled == i)
+                    .map(|(_, lp)| Some::<PositionLogprobs>(lp.truncated(wanted))),
+            );
+            outputs[i].prompt_logprobs = Some(entries);
+        }
+    }
+}
+
+fn int_tensor<B: PagedAttentionBackend>(values: Vec<i64>, device: &B::Device) -> Tensor<B, 1, Int> {
+    let len = values.len();
+    Tensor::from_data(TensorData::new(values, [len]), device)
+}

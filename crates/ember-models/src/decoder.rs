@@ -1,0 +1,153 @@
+//! The decoder skeleton shared by every family: embeddings, `num_layers` pre-norm blocks
+//! (attention + gated MLP, with Gemma2's extra "sandwich" norms when the spec says so), the
+//! final norm and the LM head.
+//!
+//! `forward` runs a flat batch of tokens from many sequences (no padding): per-sequence
+//! structure lives entirely in the [`AttentionMetadata`]. Logits are computed separately, only
+//! for the rows the sampler needs.
+
+use burn_tensor::{DType, FloatDType, Int, Tensor, backend::Backend};
+use ember_kernels::{AttentionMetadata, KvCache, PagedAttentionBackend};
+use ember_loader::SafetensorsWeights;
+
+use crate::config::ModelConfig;
+use crate::error::Result;
+use crate::layers::{AttentionBlock, GatedMlp, Linear, RmsNorm, RotaryEmbedding};
+use crate::weights::WeightLoader;
+
+/// One transformer block.
+#[derive(Debug, Clone)]
+struct DecoderLayer<B: Backend> {
+    input_layernorm: RmsNorm<B>,
+    attention: AttentionBlock<B>,
+    /// Llama: the norm before the MLP. Gemma2: the norm after attention.
+    post_attention_layernorm: RmsNorm<B>,
+    /// Gemma2 only: norms before and after the MLP.
+    feedforward_norms: Option<(RmsNorm<B>, RmsNorm<B>)>,
+    mlp: GatedMlp<B>,
+}
+
+/// A decoder-only language model of any supported family.
+#[derive(Debug, Clone)]
+pub struct DecoderModel<B: Backend> {
+    config: ModelConfig,
+    dtype: DType,
+    embed_tokens: Tensor<B, 2>,
+    layers: Vec<DecoderLayer<B>>,
+    norm: RmsNorm<B>,
+    lm_head: Linear<B>,
+    rotary: RotaryEmbedding<B>,
+}
+
+impl<B: PagedAttentionBackend> DecoderModel<B> {
+    /// Loads all weights in `dtype` onto `device`. Rotary tables cover `max_positions`.
+    pub fn load(
+        config: &ModelConfig,
+        weights: &SafetensorsWeights,
+        device: &B::Device,
+        dtype: DType,
+        max_positions: usize,
+    ) -> Result<Self> {
+        let loader = WeightLoader::<B>::new(weights, device, dtype);
+        let c = config;
+        let (eps, style) = (c.rms_norm_eps, c.spec.norm);
+        let embed_tokens = loader.tensor("model.embed_tokens.weight", [c.vocab_size, c.hidden_size])?;
+        let layers = (0..c.num_layers)
+            .map(|i| {
+                let p = format!("model.layers.{i}");
+                let norm = |name: &str| RmsNorm::load(&loader, &format!("{p}.{name}"), c.hidden_size, eps, style);
+                Ok(DecoderLayer {
+                    input_layernorm: norm("input_layernorm")?,
+                    attention: AttentionBlock::load(&loader, &format!("{p}.self_attn"), c, i)?,
+                    post_attention_layernorm: norm("post_attention_layernorm")?,
+                    feedforward_norms: if c.spec.sandwich_norms {
+                        Some((norm("pre_feedforward_layernorm")?, norm("post_feedforward_layernorm")?))
+                    } else {
+                        None
+                    },
+                    mlp: GatedMlp::load(&loader, &format!("{p}.mlp"), c.hidden_size, c.intermediate_size, c.mlp_bias, c.activation)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let lm_head = if c.tie_word_embeddings {
+            Linear::from_weight(embed_tokens.clone())
+        } else {
+            Linear::load(&loader, "lm_head", c.hidden_size, c.vocab_size, false)?
+        };
+        Ok(Self {
+            config: config.clone(),
+            dtype,
+            embed_tokens,
+            layers,
+            norm: RmsNorm::load(&loader, "model.norm", c.hidden_size, eps, style)?,
+            lm_head,
+            rotary: RotaryEmbedding::new(&c.rope, c.head_dim, max_positions, device),
+        })
+    }
+
+    /// The model's configuration.
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    /// The compute dtype.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// Runs all layers over a flat batch: `input_ids`, `positions`: `[tokens]`. Writes the
+    /// tokens' K/V into `cache` and returns the final hidden states `[tokens, hidden]`.
+    pub fn forward(
+        &self,
+        input_ids: Tensor<B, 1, Int>,
+        positions: Tensor<B, 1, Int>,
+        cache: &mut KvCache<B>,
+        metadata: &AttentionMetadata<B>,
+    ) -> Tensor<B, 2> {
+        let mut hidden = self.embed_tokens.clone().select(0, input_ids);
+        if self.config.spec.scale_embeddings {
+            // transformers rounds the normaliser to the compute dtype first.
+            let normalizer = round_to(self.dtype, (self.config.hidden_size as f32).sqrt());
+            hidden = hidden * normalizer;
+        }
+        let rope = self.rotary.tables(positions, self.dtype);
+        for (i, layer) in self.layers.iter().enumerate() {
+            let residual = hidden.clone();
+            let x = layer.input_layernorm.forward(hidden);
+            let mut x = layer.attention.forward(x, &rope, cache, i, metadata);
+            let x = match &layer.feedforward_norms {
+                Some((pre_ff, post_ff)) => {
+                    x = layer.post_attention_layernorm.forward(x);
+                    hidden = residual + x;
+                    let y = layer.mlp.forward(pre_ff.forward(hidden.clone()));
+                    post_ff.forward(y)
+                }
+                None => {
+                    hidden = residual + x;
+                    layer.mlp.forward(layer.post_attention_layernorm.forward(hidden.clone()))
+                }
+            };
+            hidden = hidden + x;
+        }
+        self.norm.forward(hidden)
+    }
+
+    /// LM head (+ Gemma2's final soft-capping) for the given rows: `[rows, hidden]` →
+    /// `[rows, vocab_size]`, in f32.
+    pub fn compute_logits(&self, hidden: Tensor<B, 2>) -> Tensor<B, 2> {
+        let logits = self.lm_head.forward(hidden).cast(FloatDType::F32);
+        match self.config.final_logit_softcap {
+            Some(cap) => (logits / cap).tanh() * cap,
+            None => logits,
+        }
+    }
+}
+
+/// `value` rounded to `dtype`'s precision (as `torch.tensor(value, dtype=...)` does).
+fn round_to(dtype: DType, value: f32) -> f32 {
+    match dtype {
+        DType::F16 => burn_tensor::f16::from_f32(value).to_f32(),
+        DType::BF16 => burn_tensor::bf16::from_f32(value).to_f32(),
+        _ => value,
+    }
+}

@@ -1,0 +1,81 @@
+//! The attention block: fused q/k/v projection, optional per-head q/k RMSNorm (Qwen3), rotary
+//! embedding, writing K/V into the paged cache, paged attention, output projection.
+
+use burn_tensor::{Tensor, backend::Backend};
+use ember_kernels::{AttentionMetadata, AttentionParams, KvCache, PagedAttentionBackend};
+
+use crate::config::ModelConfig;
+use crate::error::Result;
+use crate::layers::{Linear, RmsNorm, RopeTables};
+use crate::weights::WeightLoader;
+
+/// One layer's self-attention.
+#[derive(Debug, Clone)]
+pub struct AttentionBlock<B: Backend> {
+    qkv: Linear<B>,
+    o_proj: Linear<B>,
+    q_norm: Option<RmsNorm<B>>,
+    k_norm: Option<RmsNorm<B>>,
+    params: AttentionParams,
+}
+
+impl<B: PagedAttentionBackend> AttentionBlock<B> {
+    /// Loads `{prefix}.{q,k,v,o}_proj` (and `q_norm`/`k_norm`) for layer `layer`.
+    pub fn load(loader: &WeightLoader<'_, B>, prefix: &str, config: &ModelConfig, layer: usize) -> Result<Self> {
+        let (h, kvh, d) = (config.num_heads, config.num_kv_heads, config.head_dim);
+        let parts = ["q_proj", "k_proj", "v_proj"].map(|p| format!("{prefix}.{p}"));
+        let qkv = Linear::load_fused(loader, &parts, config.hidden_size, &[h * d, kvh * d, kvh * d], config.qkv_bias)?;
+        let o_proj = Linear::load(loader, &format!("{prefix}.o_proj"), h * d, config.hidden_size, config.o_bias)?;
+        let norm = |name: &str| -> Result<Option<RmsNorm<B>>> {
+            config
+                .spec
+                .qk_norm
+                .then(|| RmsNorm::load(loader, &format!("{prefix}.{name}"), d, config.rms_norm_eps, config.spec.norm))
+                .transpose()
+        };
+        Ok(Self {
+            qkv,
+            o_proj,
+            q_norm: norm("q_norm")?,
+            k_norm: norm("k_norm")?,
+            params: AttentionParams {
+                num_heads: h,
+                num_kv_heads: kvh,
+                head_dim: d,
+                scale: config.attn_scale,
+                logit_softcap: config.attn_logit_softcap,
+                sliding_window: config.layer_windows[layer],
+            },
+        })
+    }
+
+    /// `x: [tokens, hidden]` → `[tokens, hidden]`; writes this step's K/V into layer `layer`
+    /// of `cache` first, so the queries see their own keys.
+    pub fn forward(
+        &self,
+        x: Tensor<B, 2>,
+        rope: &RopeTables<B>,
+        cache: &mut KvCache<B>,
+        layer: usize,
+        metadata: &AttentionMetadata<B>,
+    ) -> Tensor<B, 2> {
+        let [tokens, _] = x.dims();
+        let AttentionParams { num_heads: h, num_kv_heads: kvh, head_dim: d, .. } = self.params;
+        let qkv = self.qkv.forward(x);
+        let mut q = qkv.clone().narrow(1, 0, h * d).reshape([tokens, h, d]);
+        let mut k = qkv.clone().narrow(1, h * d, kvh * d).reshape([tokens, kvh, d]);
+        let v = qkv.narrow(1, (h + kvh) * d, kvh * d).reshape([tokens, kvh, d]);
+        if let (Some(qn), Some(kn)) = (&self.q_norm, &self.k_norm) {
+            q = qn.forward(q);
+            k = kn.forward(k);
+        }
+        let q = rope.apply(q);
+        let k = rope.apply(k);
+
+        let layer_cache = cache.take_layer(layer);
+        let layer_cache = B::reshape_and_cache(layer_cache, k, v, metadata.slot_mapping.clone());
+        let out = B::paged_attention(q, &layer_cache, metadata, &self.params);
+        cache.put_layer(layer, layer_cache);
+        self.o_proj.forward(out.reshape([tokens, h * d]))
+    }
+}

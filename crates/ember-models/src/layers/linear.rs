@@ -1,0 +1,61 @@
+//! A linear projection `y = x·Wᵀ + b` with the checkpoint's `[out, in]` weight layout.
+
+use burn_tensor::{Tensor, backend::Backend};
+
+use crate::error::Result;
+use crate::weights::WeightLoader;
+
+/// A dense projection; several checkpoint tensors may be fused into one (q/k/v, gate/up).
+#[derive(Debug, Clone)]
+pub struct Linear<B: Backend> {
+    /// `[out_features, in_features]`.
+    weight: Tensor<B, 2>,
+    /// `[out_features]`.
+    bias: Option<Tensor<B, 1>>,
+}
+
+impl<B: Backend> Linear<B> {
+    /// Loads `{prefix}.weight` (and `{prefix}.bias` when `bias`) for each prefix, fused row-wise.
+    /// `out_features` lists each part's output size.
+    pub fn load_fused(
+        loader: &WeightLoader<'_, B>,
+        prefixes: &[String],
+        in_features: usize,
+        out_features: &[usize],
+        bias: bool,
+    ) -> Result<Self> {
+        let total: usize = out_features.iter().sum();
+        let weights: Vec<String> = prefixes.iter().map(|p| format!("{p}.weight")).collect();
+        let weight = loader.concat_rows(&refs(&weights), [total, in_features])?;
+        let bias = if bias {
+            let biases: Vec<String> = prefixes.iter().map(|p| format!("{p}.bias")).collect();
+            Some(loader.concat_rows(&refs(&biases), [total])?)
+        } else {
+            None
+        };
+        Ok(Self { weight, bias })
+    }
+
+    /// Loads a single projection.
+    pub fn load(loader: &WeightLoader<'_, B>, prefix: &str, in_features: usize, out_features: usize, bias: bool) -> Result<Self> {
+        Self::load_fused(loader, &[prefix.to_string()], in_features, &[out_features], bias)
+    }
+
+    /// Wraps an existing weight (tied embeddings).
+    pub fn from_weight(weight: Tensor<B, 2>) -> Self {
+        Self { weight, bias: None }
+    }
+
+    /// `x: [tokens, in]` → `[tokens, out]`.
+    pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        let y = x.matmul(self.weight.clone().transpose());
+        match &self.bias {
+            Some(b) => y + b.clone().unsqueeze::<2>(),
+            None => y,
+        }
+    }
+}
+
+fn refs(names: &[String]) -> Vec<&str> {
+    names.iter().map(String::as_str).collect()
+}

@@ -1,0 +1,83 @@
+//! Reads checkpoint tensors into device tensors of the chosen compute dtype.
+//!
+//! Conversion between f32/f16/bf16 happens on the host while copying out of the memory map, so
+//! a bf16 checkpoint can run as f16 or f32 on wgpu (which has no bf16). Shapes are checked
+//! against what the config implies; fused projections (q/k/v, gate/up) are concatenated row-wise
+//! on the host, which for row-major `[out, in]` matrices is plain byte concatenation.
+
+use burn_tensor::{DType, Tensor, TensorData, backend::Backend};
+use ember_loader::{SafetensorsWeights, WeightDtype};
+
+use crate::error::{ModelError, Result};
+
+/// Loads named tensors from a checkpoint onto one device in one dtype.
+pub struct WeightLoader<'a, B: Backend> {
+    weights: &'a SafetensorsWeights,
+    device: B::Device,
+    dtype: DType,
+}
+
+impl<'a, B: Backend> WeightLoader<'a, B> {
+    /// A loader producing `dtype` tensors (F32, F16 or BF16) on `device`.
+    pub fn new(weights: &'a SafetensorsWeights, device: &B::Device, dtype: DType) -> Self {
+        Self { weights, device: device.clone(), dtype }
+    }
+
+    /// The compute dtype.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// Whether the checkpoint holds `name`.
+    pub fn contains(&self, name: &str) -> bool {
+        self.weights.contains(name)
+    }
+
+    /// Loads `name`, checking its shape.
+    pub fn tensor<const D: usize>(&self, name: &str, shape: [usize; D]) -> Result<Tensor<B, D>> {
+        self.concat_rows(&[name], shape)
+    }
+
+    /// Loads `name` in f32 whatever the compute dtype (norm weights, kept in full precision).
+    pub fn tensor_f32<const D: usize>(&self, name: &str, shape: [usize; D]) -> Result<Tensor<B, D>> {
+        self.load(&[name], shape, DType::F32)
+    }
+
+    /// Loads several tensors and concatenates them along dim 0 (fused projections). `shape` is
+    /// the shape of the result; each part must match it in every dim but the first.
+    pub fn concat_rows<const D: usize>(&self, names: &[&str], shape: [usize; D]) -> Result<Tensor<B, D>> {
+        self.load(names, shape, self.dtype)
+    }
+
+    fn load<const D: usize>(&self, names: &[&str], shape: [usize; D], dtype: DType) -> Result<Tensor<B, D>> {
+        let target = weight_dtype(dtype);
+        let mut bytes = Vec::new();
+        let mut rows = 0;
+        for name in names {
+            let found = self.weights.shape(name)?.to_vec();
+            let mut expected = shape.to_vec();
+            if names.len() > 1 {
+                expected[0] = found.first().copied().unwrap_or(0);
+            }
+            if found != expected || found.len() != D {
+                return Err(ModelError::WeightShape { name: name.to_string(), expected, found });
+            }
+            rows += found[0];
+            bytes.extend_from_slice(&self.weights.to_dtype_bytes(name, target)?);
+        }
+        if rows != shape[0] {
+            let found = [vec![rows], shape[1..].to_vec()].concat();
+            return Err(ModelError::WeightShape { name: names.join("+"), expected: shape.to_vec(), found });
+        }
+        let data = TensorData::from_bytes_vec(bytes, shape, dtype);
+        Ok(Tensor::from_data(data, (&self.device, dtype)))
+    }
+}
+
+fn weight_dtype(dtype: DType) -> WeightDtype {
+    match dtype {
+        DType::F16 => WeightDtype::F16,
+        DType::BF16 => WeightDtype::BF16,
+        _ => WeightDtype::F32,
+    }
+}
