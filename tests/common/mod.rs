@@ -52,8 +52,12 @@ pub struct RefStep {
     pub top5: Vec<(u32, f32)>,
 }
 
+/// The fixture folder of `model`: under the source tree this was built from, or under the
+/// current directory when the test binary runs elsewhere (e.g. carried to a GPU machine).
 pub fn fixture_dir(model: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models").join(model)
+    let built_in = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = if built_in.join("tests/fixtures/models").is_dir() { built_in } else { Path::new(".") };
+    root.join("tests/fixtures/models").join(model)
 }
 
 pub fn reference(model: &str) -> Reference {

@@ -48,6 +48,10 @@ pub struct EngineFlags {
     /// Largest logprobs / prompt_logprobs a request may ask for.
     #[arg(long, default_value_t = 20)]
     pub max_logprobs: usize,
+    /// Run wgpu/cuda through burn's operation fusion (builds with `--features fusion`; known to
+    /// give wrong results with burn 0.21 on chunked-prefill batches).
+    #[arg(long)]
+    pub enable_fusion: bool,
 }
 
 impl EngineFlags {
@@ -70,6 +74,7 @@ impl EngineFlags {
         args.enable_prefix_caching = !self.no_enable_prefix_caching;
         args.seed = self.seed;
         args.max_logprobs = self.max_logprobs;
+        args.enable_fusion = self.enable_fusion;
         args.validate()?;
         Ok(args)
     }

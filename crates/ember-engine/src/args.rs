@@ -101,6 +101,9 @@ pub struct EngineArgs {
     /// wgpu adapter: `cpu` (lavapipe/llvmpipe), `discrete:N`, `integrated:N`, `virtual:N` or
     /// `default`; default: the `EMBER_WGPU_DEVICE` environment variable, else wgpu's default.
     pub wgpu_adapter: Option<String>,
+    /// Run wgpu/cuda through burn's operation fusion (needs the `fusion` feature); default off,
+    /// because burn-fusion 0.21 produces wrong results on mixed chunked-prefill batches.
+    pub enable_fusion: bool,
 }
 
 impl EngineArgs {
@@ -121,6 +124,7 @@ impl EngineArgs {
             seed: 0,
             max_logprobs: 20,
             wgpu_adapter: None,
+            enable_fusion: false,
         }
     }
 

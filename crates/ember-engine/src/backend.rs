@@ -18,10 +18,16 @@ use crate::runner::ModelRunner;
 pub type CpuBackend = burn_ndarray::NdArray<f32>;
 /// The burn backend behind `--backend wgpu`.
 #[cfg(feature = "wgpu")]
-pub type WgpuBackend = burn_wgpu::Wgpu<f32, i32, u32>;
+pub type WgpuBackend = burn_cubecl::CubeBackend<burn_wgpu::WgpuRuntime, f32, i32, u32>;
 /// The burn backend behind `--backend cuda`.
 #[cfg(feature = "cuda")]
-pub type CudaBackend = burn_cuda::Cuda<f32, i32>;
+pub type CudaBackend = burn_cubecl::CubeBackend<burn_cubecl::cubecl::cuda::CudaRuntime, f32, i32, u8>;
+/// `--backend wgpu --enable-fusion`.
+#[cfg(all(feature = "wgpu", feature = "fusion"))]
+pub type FusedWgpuBackend = burn_fusion::Fusion<WgpuBackend>;
+/// `--backend cuda --enable-fusion`.
+#[cfg(all(feature = "cuda", feature = "fusion"))]
+pub type FusedCudaBackend = burn_fusion::Fusion<CudaBackend>;
 
 /// What is needed to build a core, independent of the backend.
 pub(crate) struct ModelParts<'a> {
@@ -33,12 +39,23 @@ pub(crate) struct ModelParts<'a> {
 /// Builds the engine core on the backend `args.backend` names.
 pub(crate) fn build_core(args: &EngineArgs, parts: &ModelParts<'_>) -> Result<Box<dyn EngineCoreApi>> {
     let dtype = resolve_dtype(args.backend, args.dtype, parts.config.checkpoint_dtype.as_deref())?;
+    if args.enable_fusion && (args.backend == BackendKind::Cpu || !cfg!(feature = "fusion")) {
+        return Err(EngineError::Backend {
+            backend: args.backend.to_string(),
+            reason: "operation fusion needs --backend wgpu or cuda and a build with `--features fusion`".into(),
+        });
+    }
     match args.backend {
         BackendKind::Cpu => build::<CpuBackend>(args, parts, Default::default(), dtype, || None),
         BackendKind::Wgpu => {
             #[cfg(feature = "wgpu")]
             {
-                build::<WgpuBackend>(args, parts, wgpu_device(args.wgpu_adapter.as_deref())?, dtype, || None)
+                let device = wgpu_device(args.wgpu_adapter.as_deref())?;
+                #[cfg(feature = "fusion")]
+                if args.enable_fusion {
+                    return build::<FusedWgpuBackend>(args, parts, device, dtype, || None);
+                }
+                build::<WgpuBackend>(args, parts, device, dtype, || None)
             }
             #[cfg(not(feature = "wgpu"))]
             Err(not_compiled("wgpu"))
@@ -47,6 +64,10 @@ pub(crate) fn build_core(args: &EngineArgs, parts: &ModelParts<'_>) -> Result<Bo
             #[cfg(feature = "cuda")]
             {
                 let memory = cuda::memory_info()?;
+                #[cfg(feature = "fusion")]
+                if args.enable_fusion {
+                    return build::<FusedCudaBackend>(args, parts, Default::default(), dtype, memory);
+                }
                 build::<CudaBackend>(args, parts, Default::default(), dtype, memory)
             }
             #[cfg(not(feature = "cuda"))]

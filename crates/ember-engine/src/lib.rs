@@ -27,6 +27,10 @@ pub use args::{BackendKind, DtypeChoice, EngineArgs};
 pub use backend::{CpuBackend, cuda_available, resolve_dtype};
 #[cfg(feature = "cuda")]
 pub use backend::CudaBackend;
+#[cfg(all(feature = "cuda", feature = "fusion"))]
+pub use backend::FusedCudaBackend;
+#[cfg(all(feature = "wgpu", feature = "fusion"))]
+pub use backend::FusedWgpuBackend;
 #[cfg(feature = "wgpu")]
 pub use backend::WgpuBackend;
 pub use engine::LLMEngine;

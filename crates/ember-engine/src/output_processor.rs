@@ -182,7 +182,8 @@ impl OutputProcessor {
     }
 }
 
-/// Applies one core output to a sample; returns true when a stop string finished it.
+/// Applies one core output to a sample; returns true when a stop string finished a request the
+/// scheduler is still running.
 fn process_sample(sample: &mut Sample, out: &EngineCoreOutput, tokenizer: &Tokenizer) -> Result<bool> {
     let o = &mut sample.output;
     o.token_ids.extend_from_slice(&out.new_token_ids);
@@ -193,23 +194,24 @@ fn process_sample(sample: &mut Sample, out: &EngineCoreOutput, tokenizer: &Token
             all.push(lp.clone());
         }
     }
-    let mut stopped = false;
+    let before = sample.detokenizer.output_text().len();
     if !out.new_token_ids.is_empty() {
-        let delta = sample.detokenizer.push(tokenizer, &out.new_token_ids)?;
-        let text = sample.detokenizer.output_text();
-        if let Some(m) = sample.stops.check(text, delta.len()) {
-            sample.final_text = Some(text[..m.truncate_to].to_string());
-            o.finish_reason = Some(FinishReason::Stop.as_str());
-            o.stop_reason = Some(StopReason::Str(m.stop));
-            stopped = true;
-        }
+        sample.detokenizer.push(tokenizer, &out.new_token_ids)?;
     }
-    if !stopped {
-        if let Some(reason) = out.finish_reason {
-            sample.detokenizer.finish(tokenizer)?;
-            o.finish_reason = Some(reason.as_str());
-            o.stop_reason = out.stop_reason.clone();
-        }
+    if out.finish_reason.is_some() {
+        sample.detokenizer.finish(tokenizer)?; // flushes text held back (e.g. a partial character)
+    }
+    // Stop strings are searched in all text produced this step, the final flush included.
+    let text = sample.detokenizer.output_text();
+    let mut stopped = false;
+    if let Some(m) = sample.stops.check(text, text.len() - before) {
+        sample.final_text = Some(text[..m.truncate_to].to_string());
+        o.finish_reason = Some(FinishReason::Stop.as_str());
+        o.stop_reason = Some(StopReason::Str(m.stop));
+        stopped = out.finish_reason.is_none(); // the scheduler still runs it: finish it there
+    } else if let Some(reason) = out.finish_reason {
+        o.finish_reason = Some(reason.as_str());
+        o.stop_reason = out.stop_reason.clone();
     }
     // Release text: all of it once finished, otherwise what cannot start a stop string.
     let full = match &sample.final_text {

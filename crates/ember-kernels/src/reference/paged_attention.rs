@@ -54,12 +54,16 @@ fn attend_group<B: Backend>(
         .reshape([seqs, q_len, kv_heads, per_kv, head_dim])
         .permute([0, 2, 3, 1, 4])
         .reshape([seqs, kv_heads, per_kv * q_len, head_dim]);
+    // [seqs, kv_heads, keys, head_dim], made contiguous by the round trip through 3 dims, so the
+    // matmuls see canonical layouts (cubecl's autotuner mis-handles highly permuted operands).
     let gather = |cache: &Tensor<B, 4>| {
         cache
             .clone()
             .select(0, group.block_tables.clone())
             .reshape([seqs, keys, kv_heads, head_dim])
             .swap_dims(1, 2)
+            .reshape([seqs * kv_heads, keys, head_dim])
+            .reshape([seqs, kv_heads, keys, head_dim])
     };
     let k = gather(&cache.key).cast(dtype); // [seqs, kv_heads, keys, head_dim]
     let v = gather(&cache.value).cast(dtype);
