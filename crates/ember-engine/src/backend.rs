@@ -103,6 +103,7 @@ fn build<B: PagedAttentionBackend + 'static>(
     memory: impl FnOnce() -> MemoryInfo,
 ) -> Result<Box<dyn EngineCoreApi>> {
     let config = parts.config;
+    probe_device::<B>(&device, args.backend, dtype)?;
     tracing::info!(
         backend = %args.backend, ?dtype, family = config.family.name(),
         "loading {} tensors ({:.1} MiB)", parts.weights.len(), parts.weights.total_bytes() as f64 / (1 << 20) as f64
@@ -148,6 +149,31 @@ fn build<B: PagedAttentionBackend + 'static>(
     };
     let runner = ModelRunner::new(model, spec, device, args.seed);
     Ok(Box::new(EngineCore { scheduler, runner, info }))
+}
+
+/// Runs one tiny op on `device` in `dtype`: a missing driver or adapter, or an unsupported dtype,
+/// becomes an error naming the backend instead of a panic deep inside the runtime.
+fn probe_device<B: PagedAttentionBackend>(device: &B::Device, backend: BackendKind, dtype: DType) -> Result<()> {
+    let probe = std::panic::AssertUnwindSafe(|| {
+        burn_tensor::Tensor::<B, 1>::zeros([4], (device, dtype)).sum().into_data()
+    });
+    let previous_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let outcome = std::panic::catch_unwind(probe);
+    std::panic::set_hook(previous_hook);
+    outcome.map(|_| ()).map_err(|panic| {
+        let message = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "the runtime panicked".into());
+        let hint = match backend {
+            BackendKind::Wgpu => " (is a Vulkan/Metal/DX12 driver installed? e.g. `apt-get install mesa-vulkan-drivers`)",
+            BackendKind::Cuda => " (is the NVIDIA driver present and CUDA_PATH set to the CUDA toolkit?)",
+            BackendKind::Cpu => "",
+        };
+        EngineError::Backend { backend: backend.to_string(), reason: format!("device check in {dtype:?} failed: {message}{hint}") }
+    })
 }
 
 #[cfg(feature = "wgpu")]
