@@ -11,15 +11,15 @@ use crate::{AttentionMetadata, AttentionParams, KvLayerCache, reference};
 
 /// Paged attention and KV-cache operations.
 pub trait PagedAttentionBackend: Backend {
-    /// Writes the step's new keys and values (`[num_tokens, num_kv_heads, head_dim]`) into the
-    /// cache slots given by `slot_mapping` (vLLM's `reshape_and_cache`).
+    /// Writes the step's new keys and values (`[num_tokens, num_kv_heads, head_dim]`) into their
+    /// cache slots (`metadata.slot_mapping`; vLLM's `reshape_and_cache`).
     fn reshape_and_cache(
         cache: KvLayerCache<Self>,
         key: Tensor<Self, 3>,
         value: Tensor<Self, 3>,
-        slot_mapping: Tensor<Self, 1, Int>,
+        metadata: &AttentionMetadata<Self>,
     ) -> KvLayerCache<Self> {
-        reference::reshape_and_cache(cache, key, value, slot_mapping)
+        reference::reshape_and_cache(cache, key, value, metadata.slot_block_offsets.clone())
     }
 
     /// Attention of the step's queries (`[num_tokens, num_heads, head_dim]`) over the cached keys

@@ -93,6 +93,14 @@ impl BatchLayout {
         slots
     }
 
+    /// `(block, offset)` of every new token, flattened (`[num_tokens * 2]`), in flat token order.
+    pub fn slot_block_offsets(&self) -> Vec<i64> {
+        self.slot_mapping()
+            .into_iter()
+            .flat_map(|slot| [slot / self.block_size as i64, slot % self.block_size as i64])
+            .collect()
+    }
+
     /// Position of every new token, in flat token order.
     pub fn positions(&self) -> Vec<i64> {
         self.seqs

@@ -57,8 +57,11 @@ impl<B: Backend> AttentionGroup<B> {
 pub struct AttentionMetadata<B: Backend> {
     /// The host-side layout this was built from (custom kernels build their own inputs from it).
     pub layout: BatchLayout,
-    /// `[num_tokens]`: cache slot of each new token.
+    /// `[num_tokens]`: cache slot (`block * block_size + offset`) of each new token.
     pub slot_mapping: Tensor<B, 1, Int>,
+    /// `[num_tokens, 2]`: the same slots as `(block, offset)` pairs (indexes the 4-d cache
+    /// directly, without reshaping it).
+    pub slot_block_offsets: Tensor<B, 2, Int>,
     /// Padded groups (decode first, then prefill), each non-empty.
     pub groups: Vec<AttentionGroup<B>>,
     /// Reorders the concatenated group outputs to flat token order; `None` when already ordered.
@@ -89,6 +92,7 @@ impl<B: Backend> AttentionMetadata<B> {
         Self {
             layout: layout.clone(),
             slot_mapping: int_tensor(layout.slot_mapping(), device),
+            slot_block_offsets: int_tensor(layout.slot_block_offsets(), device).reshape([layout.num_tokens(), 2]),
             groups,
             merge_index,
         }

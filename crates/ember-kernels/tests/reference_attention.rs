@@ -66,7 +66,7 @@ fn run_case(case: &Case, seed: u64) {
 
     let metadata = AttentionMetadata::<B>::new(&layout, &[case.window], &device);
     let tok = |v: &Vec<f32>, heads| Tensor::<B, 3>::from_data(TensorData::new(v.clone(), [num_tokens, heads, hd]), &device);
-    let layer = B::reshape_and_cache(layer, tok(&new_k, kvh), tok(&new_v, kvh), metadata.slot_mapping.clone());
+    let layer = B::reshape_and_cache(layer, tok(&new_k, kvh), tok(&new_v, kvh), &metadata);
     let params = AttentionParams {
         num_heads: h,
         num_kv_heads: kvh,

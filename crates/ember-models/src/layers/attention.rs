@@ -73,7 +73,7 @@ impl<B: PagedAttentionBackend> AttentionBlock<B> {
         let k = rope.apply(k);
 
         let layer_cache = cache.take_layer(layer);
-        let layer_cache = B::reshape_and_cache(layer_cache, k, v, metadata.slot_mapping.clone());
+        let layer_cache = B::reshape_and_cache(layer_cache, k, v, metadata);
         let out = B::paged_attention(q, &layer_cache, metadata, &self.params);
         cache.put_layer(layer, layer_cache);
         self.o_proj.forward(out.reshape([tokens, h * d]))

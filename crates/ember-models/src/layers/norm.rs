@@ -31,7 +31,7 @@ impl<B: Backend> RmsNorm<B> {
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
         let dtype = x.dtype();
         let x = x.cast(FloatDType::F32);
-        let variance = x.clone().powi_scalar(2).mean_dim(D - 1);
+        let variance = (x.clone() * x.clone()).mean_dim(D - 1); // x² (burn-ndarray's powi goes through powf)
         // A division, not `recip()`: burn-ndarray's SIMD recip is an approximation (~1e-4
         // relative on x86), enough to move logprobs by 1e-3 in deep models.
         let normed = x / (variance + self.eps).sqrt();
