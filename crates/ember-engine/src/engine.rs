@@ -20,7 +20,7 @@ use crate::prompt::PromptInput;
 /// The engine: add requests, call [`LLMEngine::step`] until they finish.
 pub struct LLMEngine {
     core: Box<dyn EngineCoreApi>,
-    tokenizer: Tokenizer,
+    tokenizer: Arc<Tokenizer>,
     processor: OutputProcessor,
     config: ModelConfig,
     eos_token_ids: Vec<TokenId>,
@@ -67,7 +67,7 @@ impl LLMEngine {
         }
         Ok(Self {
             core,
-            tokenizer,
+            tokenizer: Arc::new(tokenizer),
             processor: OutputProcessor::default(),
             config,
             eos_token_ids,
@@ -78,6 +78,11 @@ impl LLMEngine {
     /// The model's tokenizer.
     pub fn tokenizer(&self) -> &Tokenizer {
         &self.tokenizer
+    }
+
+    /// A shared handle on the tokenizer (for threads other than the engine's).
+    pub fn tokenizer_arc(&self) -> Arc<Tokenizer> {
+        Arc::clone(&self.tokenizer)
     }
 
     /// The model's configuration.
@@ -108,8 +113,8 @@ impl LLMEngine {
         }
     }
 
-    /// Tokenizes and validates a request, then queues it.
-    pub fn add_request(&mut self, request_id: impl Into<String>, prompt: PromptInput, params: SamplingParams) -> Result<()> {
+    /// Tokenizes and validates a request, then queues it. Returns its number of prompt tokens.
+    pub fn add_request(&mut self, request_id: impl Into<String>, prompt: PromptInput, params: SamplingParams) -> Result<usize> {
         let request_id = request_id.into();
         if self.processor.contains(&request_id) {
             return Err(EngineError::InvalidRequest(format!("request id {request_id:?} is already in use")));
@@ -150,7 +155,7 @@ impl LLMEngine {
             wants_logprobs: params.logprobs.is_some(),
             wants_prompt_logprobs: params.prompt_logprobs.is_some(),
         });
-        Ok(())
+        Ok(prompt_ids.len())
     }
 
     fn validate(&self, prompt: &[TokenId], params: &SamplingParams) -> Result<()> {

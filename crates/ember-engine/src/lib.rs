@@ -2,6 +2,7 @@
 //!
 //! - [`LLM`]: offline batch inference (vLLM's `LLM.generate`).
 //! - [`LLMEngine`]: add requests, `step()`, read [`RequestOutput`]s (for servers and streaming).
+//! - [`AsyncEngine`]: the engine on its own thread, one output stream per request (servers).
 //! - [`EngineArgs`]: backend (`cpu` | `wgpu` | `cuda`), dtype, KV cache and scheduler knobs.
 //!
 //! Inside: the model runner (scheduler output → one forward pass), the on-device sampler, the
@@ -11,6 +12,7 @@
 #![warn(missing_docs)]
 
 mod args;
+mod async_engine;
 mod backend;
 mod engine;
 mod engine_core;
@@ -24,6 +26,7 @@ mod runner;
 mod sampler;
 
 pub use args::{BackendKind, DtypeChoice, EngineArgs};
+pub use async_engine::{AsyncEngine, EngineSnapshot, RequestStream, StreamItem};
 pub use backend::{CpuBackend, cuda_available, resolve_dtype};
 #[cfg(feature = "cuda")]
 pub use backend::CudaBackend;
@@ -41,4 +44,5 @@ pub use llm::LLM;
 pub use outputs::{CompletionOutput, RequestOutput};
 pub use prompt::PromptInput;
 
-pub use ember_core::{FinishReason, Logprob, PositionLogprobs, SamplingParams, StopReason, TokenId};
+pub use ember_core::{FinishReason, Logprob, PositionLogprobs, PromptLogprobs, SamplingParams, StopReason, TokenId};
+pub use ember_tokenizer::Tokenizer;
