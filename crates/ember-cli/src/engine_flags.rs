@@ -8,7 +8,7 @@ use ember_engine::{BackendKind, DtypeChoice, EngineArgs};
 pub struct EngineFlags {
     /// Model: a local Hugging Face folder or a hub id (resolved from the HF cache, downloaded when online).
     #[arg(long)]
-    pub model: String,
+    pub model: Option<String>,
     /// Hub revision (branch, tag or commit).
     #[arg(long)]
     pub revision: Option<String>,
@@ -55,9 +55,14 @@ pub struct EngineFlags {
 }
 
 impl EngineFlags {
+    /// The model argument, or an error saying how to give it.
+    pub fn model(&self) -> anyhow::Result<&str> {
+        self.model.as_deref().ok_or_else(|| anyhow::anyhow!("no model given: pass --model MODEL (a folder or a hub id)"))
+    }
+
     /// Converts the flags into engine arguments.
     pub fn to_engine_args(&self) -> anyhow::Result<EngineArgs> {
-        let mut args = EngineArgs::new(self.model.clone());
+        let mut args = EngineArgs::new(self.model()?.to_string());
         args.revision = self.revision.clone();
         args.backend = match &self.backend {
             Some(b) => b.parse::<BackendKind>()?,

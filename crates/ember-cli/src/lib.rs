@@ -1,12 +1,13 @@
 //! The `ember` command line.
 //!
+//! - `ember serve MODEL`: the OpenAI-compatible server (vLLM's `vllm serve`).
 //! - `ember generate`: offline batch generation over prompts (vLLM's `LLM.generate`).
 //!
-//! `serve` (the OpenAI-compatible server) and `bench` arrive with their own issues; until then
-//! they are absent rather than stubbed.
+//! `bench` arrives with its own issue; until then it is absent rather than stubbed.
 
 mod engine_flags;
 mod generate;
+mod serve;
 
 use clap::{Parser, Subcommand};
 
@@ -22,6 +23,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Serve the model over an OpenAI-compatible HTTP API (like `vllm serve`).
+    Serve(serve::ServeArgs),
     /// Generate completions for prompts, offline (continuous batching underneath).
     Generate(generate::GenerateArgs),
 }
@@ -31,6 +34,7 @@ pub fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_tracing();
     match cli.command {
+        Command::Serve(args) => serve::run(args),
         Command::Generate(args) => generate::run(args),
     }
 }

@@ -11,19 +11,19 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use ember_core::SamplingParams;
+use ember_core::{GenerationDefaults, SamplingParams};
 use ember_tokenizer::Tokenizer;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use crate::args::EngineArgs;
 use crate::engine::LLMEngine;
 use crate::engine_core::EngineInfo;
-use crate::error::{EngineError, Result};
+use crate::error::{EngineError, RequestError, Result};
 use crate::outputs::RequestOutput;
 use crate::prompt::PromptInput;
 
 /// One item of a request's stream: an output, or the error that ended it.
-pub type StreamItem = std::result::Result<RequestOutput, String>;
+pub type StreamItem = std::result::Result<RequestOutput, RequestError>;
 
 enum Command {
     Generate { request_id: String, prompt: PromptInput, params: SamplingParams, sink: UnboundedSender<StreamItem> },
@@ -61,6 +61,7 @@ pub struct AsyncEngine {
     commands: Sender<Command>,
     info: EngineInfo,
     tokenizer: Arc<Tokenizer>,
+    generation_defaults: GenerationDefaults,
     snapshot: Arc<Mutex<EngineSnapshot>>,
     _thread: Arc<ThreadGuard>,
 }
@@ -117,14 +118,15 @@ impl AsyncEngine {
     /// Builds the engine on a new thread and waits until it is loaded.
     pub fn start(args: EngineArgs) -> Result<Self> {
         let (commands, command_rx) = mpsc::channel::<Command>();
-        let (ready_tx, ready_rx) = mpsc::channel::<Result<(EngineInfo, Arc<Tokenizer>)>>();
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<(EngineInfo, Arc<Tokenizer>, GenerationDefaults)>>();
         let snapshot = Arc::new(Mutex::new(EngineSnapshot::default()));
         let published = Arc::clone(&snapshot);
         let thread = std::thread::Builder::new()
             .name("ember-engine".into())
             .spawn(move || match LLMEngine::new(args) {
                 Ok(engine) => {
-                    let _ = ready_tx.send(Ok((engine.info().clone(), engine.tokenizer_arc())));
+                    let ready = (engine.info().clone(), engine.tokenizer_arc(), engine.generation_defaults());
+                    let _ = ready_tx.send(Ok(ready));
                     EngineLoop::new(engine, command_rx, published).run();
                 }
                 Err(e) => {
@@ -132,11 +134,11 @@ impl AsyncEngine {
                 }
             })
             .map_err(|e| EngineError::InvalidArgs(format!("cannot start the engine thread: {e}")))?;
-        let (info, tokenizer) = ready_rx.recv().map_err(|_| EngineError::Backend {
+        let (info, tokenizer, generation_defaults) = ready_rx.recv().map_err(|_| EngineError::Backend {
             backend: "engine".into(),
             reason: "the engine thread stopped while loading (see the log above)".into(),
         })??;
-        Ok(Self { commands, info, tokenizer, snapshot, _thread: Arc::new(ThreadGuard(Some(thread))) })
+        Ok(Self { commands, info, tokenizer, generation_defaults, snapshot, _thread: Arc::new(ThreadGuard(Some(thread))) })
     }
 
     /// Queues a request; its outputs arrive on the returned stream. Validation errors (prompt
@@ -165,6 +167,11 @@ impl AsyncEngine {
     /// The model's tokenizer.
     pub fn tokenizer(&self) -> &Arc<Tokenizer> {
         &self.tokenizer
+    }
+
+    /// The model's `generation_config.json` sampling defaults (request values take precedence).
+    pub fn generation_defaults(&self) -> &GenerationDefaults {
+        &self.generation_defaults
     }
 
     /// The latest published counters.
@@ -217,7 +224,7 @@ impl EngineLoop {
                         self.sinks.insert(request_id, sink);
                     }
                     Err(e) => {
-                        let _ = sink.send(Err(e.to_string()));
+                        let _ = sink.send(Err(RequestError::from(&e)));
                     }
                 }
             }
@@ -262,7 +269,7 @@ impl EngineLoop {
                 // A step failure (e.g. detokenization) ends every request in flight with the error.
                 tracing::error!("engine step failed: {e}");
                 for (id, sink) in self.sinks.drain() {
-                    let _ = sink.send(Err(e.to_string()));
+                    let _ = sink.send(Err(RequestError::Internal(e.to_string())));
                     self.engine.abort_request(&id);
                 }
             }

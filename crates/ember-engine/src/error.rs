@@ -34,5 +34,28 @@ pub enum EngineError {
     },
 }
 
+/// Why a request submitted to the engine ended without finishing: the caller's fault (a bad
+/// prompt or parameter, to be answered with HTTP 400) or the engine's (HTTP 500).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum RequestError {
+    /// The request cannot be served as asked (prompt too long, bad parameter...).
+    #[error("{0}")]
+    Invalid(String),
+    /// The engine failed while running it.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<&EngineError> for RequestError {
+    fn from(e: &EngineError) -> Self {
+        match e {
+            EngineError::InvalidRequest(m) => Self::Invalid(m.clone()),
+            EngineError::Core(c) => Self::Invalid(c.to_string()),
+            EngineError::Tokenizer(ember_tokenizer::TokenizerError::Encode { .. }) => Self::Invalid(e.to_string()),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
 /// Result alias for the engine.
 pub type Result<T> = std::result::Result<T, EngineError>;

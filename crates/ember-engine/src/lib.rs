@@ -38,11 +38,11 @@ pub use backend::FusedWgpuBackend;
 pub use backend::WgpuBackend;
 pub use engine::LLMEngine;
 pub use engine_core::EngineInfo;
-pub use error::{EngineError, Result};
+pub use error::{EngineError, RequestError, Result};
 pub use kv_budget::{DEFAULT_CPU_KV_BYTES, DEFAULT_WGPU_KV_BYTES, WGPU_MAX_BINDING_BYTES};
 pub use llm::LLM;
 pub use outputs::{CompletionOutput, RequestOutput};
 pub use prompt::PromptInput;
 
-pub use ember_core::{FinishReason, Logprob, PositionLogprobs, PromptLogprobs, SamplingParams, StopReason, TokenId};
+pub use ember_core::{FinishReason, GenerationDefaults, Logprob, PositionLogprobs, PromptLogprobs, SamplingParams, StopReason, TokenId};
 pub use ember_tokenizer::Tokenizer;

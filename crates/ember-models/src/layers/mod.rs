@@ -1,12 +1,15 @@
-//! The building blocks of the decoder, each generic over the burn backend.
+//! The building blocks of the decoder (and the encoders' LayerNorm), each generic over the burn
+//! backend.
 
 mod attention;
+mod layer_norm;
 mod linear;
 mod mlp;
 mod norm;
 mod rope;
 
 pub use attention::AttentionBlock;
+pub use layer_norm::LayerNorm;
 pub use linear::Linear;
 pub use mlp::GatedMlp;
 pub use norm::RmsNorm;
