@@ -33,6 +33,12 @@ impl TokenRenderer<'_> {
     }
 }
 
+/// An f32 as a JSON number with the f32's shortest decimal form (as serde writes a bare
+/// `f32`), so the same logprob reads the same in `token_logprobs` and `top_logprobs`.
+fn f32_json(x: f32) -> Value {
+    x.to_string().parse::<f64>().map(Value::from).unwrap_or(Value::Null)
+}
+
 fn clamp(lp: f32) -> f32 {
     if lp.is_nan() { FLOOR } else { lp.max(FLOOR) }
 }
@@ -67,9 +73,9 @@ impl CompletionLogprobs {
                     self.token_logprobs.push(Some(clamp(lp.token.logprob)));
                     let mut top = Map::new();
                     for alt in lp.top.iter().take(k) {
-                        top.insert(r.render(alt.token_id), Value::from(clamp(alt.logprob)));
+                        top.insert(r.render(alt.token_id), f32_json(clamp(alt.logprob)));
                     }
-                    top.entry(token.clone()).or_insert_with(|| Value::from(clamp(lp.token.logprob)));
+                    top.entry(token.clone()).or_insert_with(|| f32_json(clamp(lp.token.logprob)));
                     self.top_logprobs.push(Some(top));
                 }
             }
