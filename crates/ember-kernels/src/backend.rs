@@ -33,6 +33,12 @@ pub trait PagedAttentionBackend: Backend {
         reference::paged_attention(query, cache, metadata, params)
     }
 
+    /// Whether [`AttentionMetadata`] must carry the padded groups (and masks) the reference
+    /// attention reads; a backend whose kernel covers `params` reads the flat metadata only.
+    fn needs_padded_groups(_params: &AttentionParams) -> bool {
+        true
+    }
+
     /// Copies whole blocks `src[i] -> dst[i]` (copy-on-write of shared blocks).
     fn copy_blocks(
         cache: KvLayerCache<Self>,
@@ -53,10 +59,11 @@ where
 {
 }
 
-#[cfg(feature = "cubecl")]
-impl<R, F, I, BT> PagedAttentionBackend for burn_cubecl::CubeBackend<R, F, I, BT>
+/// wgpu: the reference implementations (WGSL kernels come with their issue). CUDA's impl,
+/// with custom kernels, is in `crate::cuda`.
+#[cfg(feature = "wgpu")]
+impl<F, I, BT> PagedAttentionBackend for burn_cubecl::CubeBackend<burn_wgpu::WgpuRuntime, F, I, BT>
 where
-    R: burn_cubecl::CubeRuntime,
     F: burn_cubecl::FloatElement,
     I: burn_cubecl::IntElement,
     BT: burn_cubecl::BoolElement,

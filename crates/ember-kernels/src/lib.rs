@@ -15,6 +15,9 @@
 //! [`BatchLayout`].
 
 mod backend;
+#[cfg(feature = "cuda")]
+pub mod cuda;
+mod flat_metadata;
 mod kv_cache;
 mod layout;
 mod metadata;
@@ -24,5 +27,6 @@ pub mod reference;
 pub use backend::PagedAttentionBackend;
 pub use kv_cache::{KvCache, KvCacheSpec, KvLayerCache};
 pub use layout::{BatchLayout, LayoutError, SeqLayout};
+pub use flat_metadata::FlatMetadata;
 pub use metadata::{AttentionGroup, AttentionMetadata};
 pub use params::AttentionParams;

@@ -10,6 +10,7 @@
 
 use burn_tensor::{Int, Tensor, TensorData, backend::Backend};
 
+use crate::flat_metadata::FlatMetadata;
 use crate::layout::{BatchLayout, SeqLayout};
 
 /// One padded group of sequences (see module docs).
@@ -62,8 +63,11 @@ pub struct AttentionMetadata<B: Backend> {
     /// `[num_tokens, 2]`: the same slots as `(block, offset)` pairs (indexes the 4-d cache
     /// directly, without reshaping it).
     pub slot_block_offsets: Tensor<B, 2, Int>,
-    /// Padded groups (decode first, then prefill), each non-empty.
+    /// Padded groups (decode first, then prefill), each non-empty; empty when built without
+    /// them ([`AttentionMetadata::with_padded_groups`] `false`: a custom kernel does the attention).
     pub groups: Vec<AttentionGroup<B>>,
+    /// The same batch unpadded, for custom kernels.
+    pub flat: FlatMetadata<B>,
     /// Reorders the concatenated group outputs to flat token order; `None` when already ordered.
     pub merge_index: Option<Tensor<B, 1, Int>>,
 }
@@ -71,11 +75,17 @@ pub struct AttentionMetadata<B: Backend> {
 impl<B: Backend> AttentionMetadata<B> {
     /// Builds the metadata, with masks for each sliding window the model uses (`None` = full).
     pub fn new(layout: &BatchLayout, windows: &[Option<usize>], device: &B::Device) -> Self {
+        Self::with_padded_groups(layout, windows, device, true)
+    }
+
+    /// Builds the metadata; the padded groups (and their masks, the largest uploads) only when
+    /// `padded` (the reference attention needs them, custom kernels read [`FlatMetadata`]).
+    pub fn with_padded_groups(layout: &BatchLayout, windows: &[Option<usize>], device: &B::Device, padded: bool) -> Self {
         let (decode, prefill): (Vec<&SeqLayout>, Vec<&SeqLayout>) =
             layout.seqs.iter().partition(|s| s.query_len == 1);
         let groups: Vec<AttentionGroup<B>> = [decode, prefill]
             .into_iter()
-            .filter(|g| !g.is_empty())
+            .filter(|g| padded && !g.is_empty())
             .map(|seqs| build_group(&seqs, layout.block_size, windows, device))
             .collect();
 
@@ -95,6 +105,7 @@ impl<B: Backend> AttentionMetadata<B> {
             slot_block_offsets: int_tensor(layout.slot_block_offsets(), device).reshape([layout.num_tokens(), 2]),
             groups,
             merge_index,
+            flat: FlatMetadata::new(layout, device),
         }
     }
 

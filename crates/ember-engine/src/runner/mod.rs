@@ -24,13 +24,26 @@ pub(crate) struct ModelRunner<B: PagedAttentionBackend> {
     device: B::Device,
     generators: RequestGenerators,
     windows: Vec<Option<usize>>,
+    /// Whether the step metadata needs the reference attention's padded groups.
+    padded_groups: bool,
 }
 
 impl<B: PagedAttentionBackend> ModelRunner<B> {
     /// Wraps a loaded model and allocates its KV cache.
     pub(crate) fn new(model: DecoderModel<B>, spec: KvCacheSpec, device: B::Device, seed: u64) -> Self {
         let windows = model.config().distinct_windows();
+        let config = model.config();
+        let params = ember_kernels::AttentionParams {
+            num_heads: config.num_heads,
+            num_kv_heads: config.num_kv_heads,
+            head_dim: config.head_dim,
+            scale: config.attn_scale,
+            logit_softcap: config.attn_logit_softcap,
+            sliding_window: None,
+        };
+        let padded_groups = B::needs_padded_groups(&params);
         Self {
+            padded_groups,
             kv_cache: KvCache::new(spec, &device),
             model,
             device,
@@ -51,7 +64,7 @@ impl<B: PagedAttentionBackend> ModelRunner<B> {
 
         let block_size = self.kv_cache.spec().block_size;
         let step = StepInputs::build(out, scheduler, block_size);
-        let metadata = ember_kernels::AttentionMetadata::<B>::new(&step.layout, &self.windows, &self.device);
+        let metadata = ember_kernels::AttentionMetadata::<B>::with_padded_groups(&step.layout, &self.windows, &self.device, self.padded_groups);
         let input_ids = int_tensor::<B>(step.input_ids.clone(), &self.device);
         let positions = int_tensor::<B>(step.layout.positions(), &self.device);
         let hidden = self.model.forward(input_ids, positions, &mut self.kv_cache, &metadata);

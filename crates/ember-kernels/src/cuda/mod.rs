@@ -1,0 +1,95 @@
+//! The CUDA backend's custom kernels (`kernels/*.cu`): `reshape_and_cache` and the paged
+//! attention (decode and prefill, partitioned for long contexts), launched through cubecl on
+//! the stream burn orders its work on ([`raw_kernel`]). Shapes or dtypes a kernel does not
+//! cover fall back to the reference implementation, so results never depend on coverage.
+
+mod ops;
+mod raw_kernel;
+
+use burn_cubecl::{BoolElement, CubeBackend, FloatElement, IntElement};
+use burn_tensor::{Int, Tensor, TensorPrimitive};
+use cubecl_cuda::CudaRuntime;
+
+pub use ops::{LAST_FALLBACK, PARTITION_SIZE, attention_supported};
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static CACHE_FALLBACKS: AtomicUsize = AtomicUsize::new(0);
+static ATTENTION_FALLBACKS: AtomicUsize = AtomicUsize::new(0);
+
+/// How many `(reshape_and_cache, paged_attention)` calls fell back to the reference
+/// implementation since start (a kernel did not cover their shapes or dtypes). Parity tests
+/// assert both stay 0, so that they test the kernels.
+pub fn fallbacks() -> (usize, usize) {
+    (CACHE_FALLBACKS.load(Ordering::Relaxed), ATTENTION_FALLBACKS.load(Ordering::Relaxed))
+}
+
+use crate::{AttentionMetadata, AttentionParams, KvLayerCache, PagedAttentionBackend, reference};
+
+impl<F, I, BT> PagedAttentionBackend for CubeBackend<CudaRuntime, F, I, BT>
+where
+    F: FloatElement,
+    I: IntElement,
+    BT: BoolElement,
+{
+    fn reshape_and_cache(
+        cache: KvLayerCache<Self>,
+        key: Tensor<Self, 3>,
+        value: Tensor<Self, 3>,
+        metadata: &AttentionMetadata<Self>,
+    ) -> KvLayerCache<Self> {
+        let key_cache = cache.key.into_primitive().tensor();
+        let value_cache = cache.value.into_primitive().tensor();
+        let k = key.clone().into_primitive().tensor();
+        let v = value.clone().into_primitive().tensor();
+        let slots = metadata.flat.slot_mapping.clone().into_primitive();
+        let written = ops::reshape_and_cache(&key_cache, &value_cache, &k, &v, &slots).is_some();
+        let cache = KvLayerCache {
+            key: Tensor::from_primitive(TensorPrimitive::Float(key_cache)),
+            value: Tensor::from_primitive(TensorPrimitive::Float(value_cache)),
+        };
+        if written {
+            return cache;
+        }
+        CACHE_FALLBACKS.fetch_add(1, Ordering::Relaxed);
+        reference::reshape_and_cache(cache, key, value, metadata.slot_block_offsets.clone())
+    }
+
+    fn paged_attention(
+        query: Tensor<Self, 3>,
+        cache: &KvLayerCache<Self>,
+        metadata: &AttentionMetadata<Self>,
+        params: &AttentionParams,
+    ) -> Tensor<Self, 3> {
+        let flat = &metadata.flat;
+        let shape = ops::AttentionShape {
+            block_size: metadata.block_size(),
+            max_context_len: flat.max_context_len,
+        };
+        let out = ops::paged_attention(
+            &query.clone().into_primitive().tensor(),
+            &cache.key.clone().into_primitive().tensor(),
+            &cache.value.clone().into_primitive().tensor(),
+            &flat.block_tables.clone().into_primitive(),
+            &flat.token_seq.clone().into_primitive(),
+            &flat.token_pos.clone().into_primitive(),
+            &shape,
+            params,
+        );
+        match out {
+            Some(out) => Tensor::from_primitive(TensorPrimitive::Float(out)),
+            None => {
+                ATTENTION_FALLBACKS.fetch_add(1, Ordering::Relaxed);
+                reference::paged_attention(query, cache, metadata, params)
+            }
+        }
+    }
+
+    fn copy_blocks(cache: KvLayerCache<Self>, src: Tensor<Self, 1, Int>, dst: Tensor<Self, 1, Int>) -> KvLayerCache<Self> {
+        reference::copy_blocks(cache, src, dst)
+    }
+
+    fn needs_padded_groups(params: &AttentionParams) -> bool {
+        !attention_supported(params)
+    }
+}

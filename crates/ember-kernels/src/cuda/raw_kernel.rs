@@ -1,0 +1,118 @@
+//! [`RawCudaKernel`]: a hand-written CUDA C++ kernel (`kernels/*.cu`) launched through cubecl's
+//! own launch path, so it runs on the stream burn's work is ordered on, with cubecl's memory
+//! bookkeeping, and no host synchronisation.
+//!
+//! cubecl compiles whatever source a `CubeTask` returns with NVRTC and launches the named entry
+//! point with one device pointer per buffer binding, in order, then (grid constants, sm_70+) the
+//! packed `info` words as the last, by-value parameter. So a kernel's signature is
+//! `(T* buffers..., const Params p)` where `Params` is a `#[repr(C)]`-compatible struct of
+//! 32-bit fields packed into the `u64` words given to [`launch`]. cubecl reads the shared-memory
+//! size from the kernel's representation, which it unwraps: these kernels use static shared
+//! memory only and report an empty one.
+
+use std::sync::Arc;
+
+use burn_cubecl::cubecl::prelude::{AddressType, CompiledKernel, KernelId, KernelMetadata, StorageType};
+use burn_cubecl::cubecl::server::{KernelArguments, MetadataBindingInfo};
+use burn_cubecl::cubecl::{CompilationError, CubeCount, CubeDim, CubeTask, ExecutionMode};
+use burn_cubecl::cubecl::server::Binding;
+use cubecl_cpp::shared::{Body, Elem, Flags, Item};
+use cubecl_cuda::{CudaCompiler, CudaComputeKernel, CudaRuntime};
+
+/// The shared helpers every kernel file is compiled with.
+const COMMON: &str = include_str!("../../../../kernels/common.cuh");
+
+/// One entry point of a kernel source, with its block size.
+#[derive(Clone)]
+pub struct RawCudaKernel {
+    entry: &'static str,
+    source: Arc<str>,
+    cube_dim: CubeDim,
+}
+
+/// All raw kernels share one type id; their `KernelId`s differ by entry point and block size.
+struct RawCudaTag;
+
+impl RawCudaKernel {
+    /// `file` is the text of a `kernels/*.cu` file; `entry` one of its `extern "C"` kernels.
+    pub fn new(file: &'static str, entry: &'static str, threads: u32) -> Self {
+        Self { entry, source: Arc::from(format!("{COMMON}\n{file}")), cube_dim: CubeDim::new_1d(threads) }
+    }
+}
+
+impl KernelMetadata for RawCudaKernel {
+    fn name(&self) -> &'static str {
+        self.entry
+    }
+
+    fn id(&self) -> KernelId {
+        KernelId::new::<RawCudaTag>().cube_dim(self.cube_dim).info(self.entry)
+    }
+
+    fn address_type(&self) -> StorageType {
+        AddressType::U32.unsigned_type()
+    }
+}
+
+impl CubeTask<CudaCompiler> for RawCudaKernel {
+    fn compile(
+        &self,
+        _compiler: &mut CudaCompiler,
+        _options: &<CudaCompiler as burn_cubecl::cubecl::Compiler>::CompilationOptions,
+        _mode: ExecutionMode,
+        _address_type: StorageType,
+    ) -> Result<CompiledKernel<CudaCompiler>, CompilationError> {
+        // Only `shared_memory_size()` of the representation is used at launch: report none.
+        let repr: CudaComputeKernel = cubecl_cpp::ComputeKernel {
+            tensor_maps: Vec::new(),
+            buffers: Vec::new(),
+            scalars: Vec::new(),
+            info: Default::default(),
+            meta_static_len: 0,
+            body: Body {
+                instructions: Vec::new(),
+                shared_memories: Vec::new(),
+                pipelines: Vec::new(),
+                barriers: Vec::new(),
+                const_arrays: Vec::new(),
+                local_arrays: Vec::new(),
+                info_by_ptr: false,
+                has_dynamic_meta: false,
+                address_type: Item::scalar(Elem::U32, true),
+            },
+            cube_dim: self.cube_dim,
+            cluster_dim: None,
+            extensions: Vec::new(),
+            flags: Flags::default(),
+            items: Default::default(),
+            kernel_name: self.entry.to_string(),
+        };
+        Ok(CompiledKernel {
+            entrypoint_name: self.entry.to_string(),
+            debug_name: Some(self.entry),
+            source: self.source.to_string(),
+            repr: Some(repr),
+            cube_dim: self.cube_dim,
+            debug_info: None,
+        })
+    }
+}
+
+/// Queues `kernel` on `client`'s stream over `grid` blocks: `buffers` become the pointer
+/// parameters in order, `params` the trailing by-value struct.
+pub fn launch(
+    client: &burn_cubecl::cubecl::client::ComputeClient<CudaRuntime>,
+    kernel: &RawCudaKernel,
+    grid: (u32, u32, u32),
+    buffers: Vec<Binding>,
+    params: Vec<u64>,
+) {
+    let len = params.len();
+    let args = KernelArguments::new().with_buffers(buffers).with_info(MetadataBindingInfo::new(params, len));
+    client.launch(Box::new(kernel.clone()), CubeCount::Static(grid.0, grid.1, grid.2), args);
+}
+
+/// Packs 32-bit fields (in declaration order) into the `u64` words of a by-value parameter.
+pub fn pack_u32(fields: &[u32]) -> Vec<u64> {
+    fields.chunks(2).map(|pair| pair[0] as u64 | (pair.get(1).copied().unwrap_or(0) as u64) << 32).collect()
+}

@@ -1,0 +1,33 @@
+// Shared helpers for Ember's CUDA kernels: element conversions for f32 / f16 / bf16 and warp
+// reductions. NVRTC compiles each kernel file with this text prepended (the Rust side
+// concatenates them), so there is no #include of project headers.
+#include <cuda_fp16.h>
+#include <cuda_bf16.h>
+
+#define EMBER_WARP 32
+
+// NVRTC has no <math.h> macros.
+#ifndef INFINITY
+#define INFINITY __int_as_float(0x7f800000)
+#endif
+
+__device__ __forceinline__ float ember_to_float(float x) { return x; }
+__device__ __forceinline__ float ember_to_float(__half x) { return __half2float(x); }
+__device__ __forceinline__ float ember_to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
+
+template <typename T> __device__ __forceinline__ T ember_from_float(float x);
+template <> __device__ __forceinline__ float ember_from_float<float>(float x) { return x; }
+template <> __device__ __forceinline__ __half ember_from_float<__half>(float x) { return __float2half_rn(x); }
+template <> __device__ __forceinline__ __nv_bfloat16 ember_from_float<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
+
+__device__ __forceinline__ float ember_warp_sum(float v) {
+#pragma unroll
+    for (int offset = EMBER_WARP / 2; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
+    return v;
+}
+
+__device__ __forceinline__ float ember_warp_max(float v) {
+#pragma unroll
+    for (int offset = EMBER_WARP / 2; offset > 0; offset /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
+    return v;
+}
