@@ -24,6 +24,8 @@ pub(crate) trait EmbeddingCoreApi {
     fn info(&self) -> &EngineInfo;
 }
 
+// One per engine: the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
 enum LoadedBackbone<B: PagedAttentionBackend> {
     Encoder(EncoderModel<B>),
     Decoder { model: DecoderModel<B>, kv: KvCacheSpec, windows: Vec<Option<usize>> },
@@ -42,6 +44,7 @@ pub(crate) struct EmbeddingCore<B: PagedAttentionBackend> {
 
 impl<B: PagedAttentionBackend> EmbeddingCore<B> {
     /// Loads the backbone in `dtype` on `device`.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn load(
         spec: &EmbeddingSpec,
         weights: &SafetensorsWeights,
@@ -96,7 +99,7 @@ impl<B: PagedAttentionBackend> EmbeddingCore<B> {
                         (0, s.len(), table)
                     }),
                 );
-                let mut cache = KvCache::new(KvCacheSpec { num_blocks: next_block as usize, ..kv.clone() }, &self.device);
+                let mut cache = KvCache::new(KvCacheSpec { num_blocks: next_block as usize, ..*kv }, &self.device);
                 let metadata = AttentionMetadata::<B>::new(&layout, windows, &self.device);
                 let ids: Vec<i64> = seqs.iter().flat_map(|s| s.iter().map(|&t| t as i64)).collect();
                 let hidden = model.forward(int_tensor::<B>(ids, &self.device), int_tensor::<B>(layout.positions(), &self.device), &mut cache, &metadata);
