@@ -6,13 +6,16 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use ember_engine::Task;
 use ember_server::{ServeHooks, ServerConfig};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::EngineFlags;
 
-/// `ember serve` flags (engine flags shared with `ember generate`).
+/// `ember serve` flags (engine flags shared with `ember generate`). A flag given twice takes
+/// its last value, as with vLLM's argparse.
 #[derive(Debug, Args)]
+#[command(args_override_self = true)]
 pub struct ServeArgs {
     /// Model: a local Hugging Face folder or a hub id (`--model` works too).
     #[arg(value_name = "MODEL")]
@@ -35,7 +38,9 @@ pub struct ServeArgs {
     /// Chat template: a Jinja file, or the template itself (default: the tokenizer's).
     #[arg(long)]
     chat_template: Option<String>,
-    /// What the model is served for: auto, generate or embed.
+    /// What the model is served for: generate (completions, chat) or embed (/v1/embeddings);
+    /// auto picks embed for sentence-transformers folders (modules.json) and encoders (BERT,
+    /// XLM-RoBERTa), else generate.
     #[arg(long, default_value = "auto")]
     task: String,
     /// GPUs to split the model over (only 1 is supported yet).
@@ -62,12 +67,8 @@ pub fn run(mut args: ServeArgs) -> anyhow::Result<()> {
             args.tensor_parallel_size
         );
     }
-    match args.task.as_str() {
-        "auto" | "generate" => {}
-        "embed" => anyhow::bail!("--task embed: serving embedding models is not supported yet"),
-        other => anyhow::bail!("--task {other:?}: expected auto, generate or embed"),
-    }
-    let engine_args = args.engine.to_engine_args()?;
+    let mut engine_args = args.engine.to_engine_args()?;
+    engine_args.task = args.task.parse::<Task>()?;
     let model = args.engine.model()?.to_string();
     let mut config = ServerConfig::new(model.clone());
     config.host = args.host.clone();
@@ -96,6 +97,20 @@ pub fn run(mut args: ServeArgs) -> anyhow::Result<()> {
             let host = config.host.clone();
             move |info, addr| {
                 ready_spinner.finish_and_clear();
+                if let Some(e) = &info.embedding {
+                    tracing::info!(
+                        "loaded in {:.1}s: embedding model on backend {}, dtype {}, dimension {}, pooling {}{}, max input {} tokens",
+                        started.elapsed().as_secs_f64(),
+                        info.backend,
+                        info.dtype,
+                        e.dimension,
+                        e.pooling,
+                        if e.normalize { " + normalize" } else { "" },
+                        info.max_model_len,
+                    );
+                    tracing::info!("ready on http://{host}:{} (POST /v1/embeddings)", addr.port());
+                    return;
+                }
                 let per_request = info.max_model_len.div_ceil(info.block_size.max(1)).max(1);
                 tracing::info!(
                     "loaded in {:.1}s: backend {}, dtype {}, KV cache {} blocks of {} tokens ({:.1} MiB), maximum concurrency for {} tokens per request: {:.2}x",

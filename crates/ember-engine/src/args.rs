@@ -68,6 +68,41 @@ impl FromStr for DtypeChoice {
     }
 }
 
+/// `--task`: what the model is served for (vLLM's `--task` / runner).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Task {
+    /// Embeddings when the folder is a sentence-transformers model (modules.json with a
+    /// Pooling module) or the architecture is an encoder (BERT, XLM-RoBERTa); else generation.
+    #[default]
+    Auto,
+    /// Text generation (completions, chat).
+    Generate,
+    /// Embeddings (pooled hidden states).
+    Embed,
+}
+
+impl FromStr for Task {
+    type Err = EngineError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "generate" => Ok(Self::Generate),
+            "embed" | "embedding" => Ok(Self::Embed),
+            other => Err(EngineError::InvalidArgs(format!("unknown task {other:?}; expected auto, generate or embed"))),
+        }
+    }
+}
+
+impl fmt::Display for Task {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Auto => "auto",
+            Self::Generate => "generate",
+            Self::Embed => "embed",
+        })
+    }
+}
+
 /// Everything needed to build an engine.
 #[derive(Debug, Clone)]
 pub struct EngineArgs {
@@ -75,11 +110,14 @@ pub struct EngineArgs {
     pub model: String,
     /// Hub revision (branch, tag or commit); default `main`.
     pub revision: Option<String>,
+    /// What the model serves; default [`Task::Auto`].
+    pub task: Task,
     /// Backend; default cpu.
     pub backend: BackendKind,
     /// Compute dtype; default auto.
     pub dtype: DtypeChoice,
-    /// Context length; default the model's `max_position_embeddings`.
+    /// Context length; default the model's `max_position_embeddings` (embedding models: the
+    /// longest input, default sentence-transformers' `max_seq_length` when smaller).
     pub max_model_len: Option<usize>,
     /// Tokens per KV block; default 16.
     pub block_size: usize,
@@ -88,9 +126,10 @@ pub struct EngineArgs {
     /// KV cache size in bytes. Default: cpu 4 GiB, wgpu 2 GiB (wgpu cannot report device
     /// memory); on cuda derived from `gpu_memory_utilization` when unset.
     pub kv_cache_memory_bytes: Option<usize>,
-    /// Most sequences in one step; default 256.
+    /// Most sequences in one step (embedding models: in one forward pass); default 256.
     pub max_num_seqs: usize,
-    /// Token budget of one step (also the chunked-prefill chunk); default 2048.
+    /// Token budget of one step (also the chunked-prefill chunk; embedding models: of one
+    /// forward pass, padding included); default 2048.
     pub max_num_batched_tokens: usize,
     /// Automatic prefix caching; default on (as vLLM V1).
     pub enable_prefix_caching: bool,
@@ -112,6 +151,7 @@ impl EngineArgs {
         Self {
             model: model.into(),
             revision: None,
+            task: Task::Auto,
             backend: BackendKind::Cpu,
             dtype: DtypeChoice::Auto,
             max_model_len: None,

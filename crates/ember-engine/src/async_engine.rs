@@ -5,6 +5,10 @@
 //! ([`RequestStream`]). Dropping a stream (a client that disconnected) aborts the request,
 //! which frees its KV blocks at the next step. Between steps the thread publishes an
 //! [`EngineSnapshot`] for metrics and health checks.
+//!
+//! Embedding models are served by the same thread: [`AsyncEngine::embed`] queues a request
+//! and returns a future. Every embedding request that arrived since the last pass is run in
+//! the same forward passes (requests batch together), and each gets its vectors back.
 
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
@@ -14,6 +18,7 @@ use std::time::Duration;
 use ember_core::{GenerationDefaults, SamplingParams};
 use ember_tokenizer::Tokenizer;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use tokio::sync::oneshot;
 
 use crate::args::EngineArgs;
 use crate::engine::LLMEngine;
@@ -25,9 +30,20 @@ use crate::prompt::PromptInput;
 /// One item of a request's stream: an output, or the error that ended it.
 pub type StreamItem = std::result::Result<RequestOutput, RequestError>;
 
+/// What an embedding request resolves to: one vector per input, in order.
+pub type EmbedResult = std::result::Result<Vec<Vec<f32>>, RequestError>;
+
 enum Command {
     Generate { request_id: String, prompt: PromptInput, params: SamplingParams, sink: UnboundedSender<StreamItem> },
+    Embed(EmbedJob),
     Abort(String),
+}
+
+struct EmbedJob {
+    request_id: String,
+    inputs: Vec<Vec<u32>>,
+    dimensions: Option<usize>,
+    reply: oneshot::Sender<EmbedResult>,
 }
 
 /// Counters and gauges the engine thread publishes after every step (vLLM's metric set).
@@ -154,6 +170,25 @@ impl AsyncEngine {
         stream
     }
 
+    /// Embeds token-id sequences on the engine thread (never blocking the caller's thread);
+    /// resolves to one vector per input. Validation errors (a generation model, an empty or
+    /// over-long input, unsupported `dimensions`) resolve to [`RequestError::Invalid`].
+    pub fn embed(
+        &self,
+        request_id: String,
+        inputs: Vec<Vec<u32>>,
+        dimensions: Option<usize>,
+    ) -> impl std::future::Future<Output = EmbedResult> + Send + 'static {
+        let (reply, result) = oneshot::channel();
+        let sent = self.commands.send(Command::Embed(EmbedJob { request_id, inputs, dimensions, reply })).is_ok();
+        async move {
+            if !sent {
+                return Err(RequestError::Internal("the engine has stopped".into()));
+            }
+            result.await.unwrap_or_else(|_| Err(RequestError::Internal("the engine stopped while embedding".into())))
+        }
+    }
+
     /// Aborts a request by id (no-op when unknown or finished).
     pub fn abort(&self, request_id: &str) {
         let _ = self.commands.send(Command::Abort(request_id.to_string()));
@@ -186,12 +221,14 @@ struct EngineLoop {
     commands: Receiver<Command>,
     snapshot: Arc<Mutex<EngineSnapshot>>,
     sinks: std::collections::HashMap<String, UnboundedSender<StreamItem>>,
+    /// Validated embedding requests waiting for the next pass.
+    embeds: Vec<EmbedJob>,
     totals: EngineSnapshot,
 }
 
 impl EngineLoop {
     fn new(engine: LLMEngine, commands: Receiver<Command>, snapshot: Arc<Mutex<EngineSnapshot>>) -> Self {
-        Self { engine, commands, snapshot, sinks: Default::default(), totals: EngineSnapshot::default() }
+        Self { engine, commands, snapshot, sinks: Default::default(), embeds: Vec::new(), totals: EngineSnapshot::default() }
     }
 
     fn run(mut self) {
@@ -208,6 +245,9 @@ impl EngineLoop {
                 self.handle(command);
             }
             self.abort_abandoned();
+            if !self.embeds.is_empty() {
+                self.run_embeds();
+            }
             if self.engine.has_unfinished_requests() {
                 self.step();
             }
@@ -228,11 +268,37 @@ impl EngineLoop {
                     }
                 }
             }
+            Command::Embed(job) => match self.engine.validate_embedding(&job.inputs, job.dimensions) {
+                Ok(()) => self.embeds.push(job),
+                Err(e) => {
+                    let _ = job.reply.send(Err(RequestError::from(&e)));
+                }
+            },
             Command::Abort(request_id) => {
                 if self.sinks.remove(&request_id).is_some() {
                     self.engine.abort_request(&request_id);
                 }
             }
+        }
+    }
+
+    /// Runs every queued embedding request (those whose caller is still waiting) in shared
+    /// passes, counts their tokens, publishes, then answers each.
+    fn run_embeds(&mut self) {
+        let jobs: Vec<EmbedJob> = self.embeds.drain(..).filter(|j| !j.reply.is_closed()).collect();
+        if jobs.is_empty() {
+            return;
+        }
+        let requests: Vec<(&[Vec<u32>], Option<usize>)> = jobs.iter().map(|j| (j.inputs.as_slice(), j.dimensions)).collect();
+        let results = self.engine.embed_validated(&requests);
+        let tokens: usize = jobs.iter().flat_map(|j| &j.inputs).map(Vec::len).sum();
+        self.totals.prompt_tokens_total += tokens as u64;
+        self.totals.steps_total += 1;
+        self.totals.max_batch_size = self.totals.max_batch_size.max(jobs.iter().map(|j| j.inputs.len()).sum());
+        self.publish();
+        for (job, embeddings) in jobs.into_iter().zip(results) {
+            tracing::debug!(request_id = %job.request_id, inputs = job.inputs.len(), "embedded");
+            let _ = job.reply.send(Ok(embeddings));
         }
     }
 

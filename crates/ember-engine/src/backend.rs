@@ -1,6 +1,6 @@
 //! The one place that names concrete burn backends: picks the device and compute dtype for
 //! `--backend cpu|wgpu|cuda`, loads the model on it, sizes the KV cache and returns a
-//! backend-independent engine core.
+//! backend-independent engine core (a generation core, or an embedding core).
 
 use burn_tensor::DType;
 use ember_core::{CacheConfig, Scheduler, SchedulerConfig};
@@ -8,7 +8,8 @@ use ember_kernels::{KvCacheSpec, PagedAttentionBackend};
 use ember_loader::SafetensorsWeights;
 use ember_models::{DecoderModel, ModelConfig};
 
-use crate::args::{BackendKind, DtypeChoice, EngineArgs};
+use crate::args::{BackendKind, DtypeChoice, EngineArgs, Task};
+use crate::embedding::{EmbeddingCore, EmbeddingCoreApi, EmbeddingInfo, EmbeddingSpec};
 use crate::engine_core::{EngineCore, EngineCoreApi, EngineInfo};
 use crate::error::{EngineError, Result};
 use crate::kv_budget::{self, MemoryInfo};
@@ -36,26 +37,44 @@ pub(crate) struct ModelParts<'a> {
     pub max_model_len: usize,
 }
 
-/// Builds the engine core on the backend `args.backend` names.
-pub(crate) fn build_core(args: &EngineArgs, parts: &ModelParts<'_>) -> Result<Box<dyn EngineCoreApi>> {
-    let dtype = resolve_dtype(args.backend, args.dtype, parts.config.checkpoint_dtype.as_deref())?;
+/// A build step that runs on whichever backend `args.backend` names (generic over `B`, so the
+/// model code never names a backend).
+pub(crate) trait OnBackend {
+    /// What the step builds.
+    type Output;
+    /// Runs on backend `B` (the device already probed); `memory` reports device memory.
+    fn run<B: PagedAttentionBackend + 'static>(self, device: B::Device, memory: Box<dyn FnOnce() -> MemoryInfo>) -> Result<Self::Output>;
+}
+
+/// Picks the backend and device for `args`, checks the device in `dtype`, and runs `step` there.
+fn dispatch<S: OnBackend>(args: &EngineArgs, dtype: DType, step: S) -> Result<S::Output> {
     if args.enable_fusion && (args.backend == BackendKind::Cpu || !cfg!(feature = "fusion")) {
         return Err(EngineError::Backend {
             backend: args.backend.to_string(),
             reason: "operation fusion needs --backend wgpu or cuda and a build with `--features fusion`".into(),
         });
     }
+    fn go<B: PagedAttentionBackend + 'static, S: OnBackend>(
+        args: &EngineArgs,
+        device: B::Device,
+        dtype: DType,
+        memory: Box<dyn FnOnce() -> MemoryInfo>,
+        step: S,
+    ) -> Result<S::Output> {
+        probe_device::<B>(&device, args.backend, dtype)?;
+        step.run::<B>(device, memory)
+    }
     match args.backend {
-        BackendKind::Cpu => build::<CpuBackend>(args, parts, Default::default(), dtype, || None),
+        BackendKind::Cpu => go::<CpuBackend, S>(args, Default::default(), dtype, Box::new(|| None), step),
         BackendKind::Wgpu => {
             #[cfg(feature = "wgpu")]
             {
                 let device = wgpu_device(args.wgpu_adapter.as_deref())?;
                 #[cfg(feature = "fusion")]
                 if args.enable_fusion {
-                    return build::<FusedWgpuBackend>(args, parts, device, dtype, || None);
+                    return go::<FusedWgpuBackend, S>(args, device, dtype, Box::new(|| None), step);
                 }
-                build::<WgpuBackend>(args, parts, device, dtype, || None)
+                go::<WgpuBackend, S>(args, device, dtype, Box::new(|| None), step)
             }
             #[cfg(not(feature = "wgpu"))]
             Err(not_compiled("wgpu"))
@@ -63,17 +82,33 @@ pub(crate) fn build_core(args: &EngineArgs, parts: &ModelParts<'_>) -> Result<Bo
         BackendKind::Cuda => {
             #[cfg(feature = "cuda")]
             {
-                let memory = cuda::memory_info()?;
+                let memory = Box::new(cuda::memory_info()?);
                 #[cfg(feature = "fusion")]
                 if args.enable_fusion {
-                    return build::<FusedCudaBackend>(args, parts, Default::default(), dtype, memory);
+                    return go::<FusedCudaBackend, S>(args, Default::default(), dtype, memory, step);
                 }
-                build::<CudaBackend>(args, parts, Default::default(), dtype, memory)
+                go::<CudaBackend, S>(args, Default::default(), dtype, memory, step)
             }
             #[cfg(not(feature = "cuda"))]
             Err(not_compiled("cuda"))
         }
     }
+}
+
+/// Builds the generation engine core on the backend `args.backend` names.
+pub(crate) fn build_core(args: &EngineArgs, parts: &ModelParts<'_>) -> Result<Box<dyn EngineCoreApi>> {
+    let dtype = resolve_dtype(args.backend, args.dtype, parts.config.checkpoint_dtype.as_deref())?;
+    dispatch(args, dtype, GenerationBuild { args, parts, dtype })
+}
+
+/// Builds the embedding core on the backend `args.backend` names.
+pub(crate) fn build_embedding_core(
+    args: &EngineArgs,
+    spec: &EmbeddingSpec,
+    weights: &SafetensorsWeights,
+) -> Result<Box<dyn EmbeddingCoreApi>> {
+    let dtype = resolve_dtype(args.backend, args.dtype, spec.checkpoint_dtype())?;
+    dispatch(args, dtype, EmbeddingBuild { args, spec, weights, dtype })
 }
 
 /// The compute dtype for a backend (see [`DtypeChoice::Auto`]).
@@ -95,15 +130,76 @@ pub fn resolve_dtype(backend: BackendKind, choice: DtypeChoice, checkpoint: Opti
     }
 }
 
+struct GenerationBuild<'a> {
+    args: &'a EngineArgs,
+    parts: &'a ModelParts<'a>,
+    dtype: DType,
+}
+
+impl OnBackend for GenerationBuild<'_> {
+    type Output = Box<dyn EngineCoreApi>;
+    fn run<B: PagedAttentionBackend + 'static>(self, device: B::Device, memory: Box<dyn FnOnce() -> MemoryInfo>) -> Result<Self::Output> {
+        build::<B>(self.args, self.parts, device, self.dtype, memory)
+    }
+}
+
+struct EmbeddingBuild<'a> {
+    args: &'a EngineArgs,
+    spec: &'a EmbeddingSpec,
+    weights: &'a SafetensorsWeights,
+    dtype: DType,
+}
+
+impl OnBackend for EmbeddingBuild<'_> {
+    type Output = Box<dyn EmbeddingCoreApi>;
+    fn run<B: PagedAttentionBackend + 'static>(self, device: B::Device, _memory: Box<dyn FnOnce() -> MemoryInfo>) -> Result<Self::Output> {
+        let (args, spec) = (self.args, self.spec);
+        tracing::info!(
+            backend = %args.backend, dtype = ?self.dtype, family = %spec.family(),
+            "loading embedding model: {} tensors ({:.1} MiB), pooling {}{}, dimension {}, max input {} tokens",
+            self.weights.len(), self.weights.total_bytes() as f64 / (1 << 20) as f64,
+            spec.pooler.pooling_type.name(), if spec.pooler.normalize { " + normalize" } else { "" },
+            spec.dimension(), spec.max_model_len
+        );
+        let info = EngineInfo {
+            task: Task::Embed,
+            backend: args.backend.to_string(),
+            dtype: format!("{:?}", self.dtype),
+            num_blocks: 0,
+            block_size: args.block_size,
+            max_model_len: spec.max_model_len,
+            vocab_size: spec.vocab_size(),
+            kv_cache_bytes: 0,
+            embedding: Some(EmbeddingInfo {
+                dimension: spec.dimension(),
+                pooling: spec.pooler.pooling_type.name(),
+                normalize: spec.pooler.normalize,
+                matryoshka: spec.matryoshka.clone(),
+            }),
+        };
+        let core = EmbeddingCore::<B>::load(
+            spec,
+            self.weights,
+            device.clone(),
+            self.dtype,
+            args.block_size,
+            args.max_num_seqs,
+            args.max_num_batched_tokens,
+            info,
+        )?;
+        B::sync(&device).map_err(|e| EngineError::Backend { backend: args.backend.to_string(), reason: format!("{e:?}") })?;
+        Ok(Box::new(core))
+    }
+}
+
 fn build<B: PagedAttentionBackend + 'static>(
     args: &EngineArgs,
     parts: &ModelParts<'_>,
     device: B::Device,
     dtype: DType,
-    memory: impl FnOnce() -> MemoryInfo,
+    memory: Box<dyn FnOnce() -> MemoryInfo>,
 ) -> Result<Box<dyn EngineCoreApi>> {
     let config = parts.config;
-    probe_device::<B>(&device, args.backend, dtype)?;
     tracing::info!(
         backend = %args.backend, ?dtype, family = config.family.name(),
         "loading {} tensors ({:.1} MiB)", parts.weights.len(), parts.weights.total_bytes() as f64 / (1 << 20) as f64
@@ -139,6 +235,7 @@ fn build<B: PagedAttentionBackend + 'static>(
     let scheduler = Scheduler::new(scheduler_config, cache_config)?;
 
     let info = EngineInfo {
+        task: Task::Generate,
         backend: args.backend.to_string(),
         dtype: format!("{dtype:?}"),
         num_blocks: spec.num_blocks,
@@ -146,6 +243,7 @@ fn build<B: PagedAttentionBackend + 'static>(
         max_model_len: parts.max_model_len,
         vocab_size: config.vocab_size,
         kv_cache_bytes: spec.total_bytes(),
+        embedding: None,
     };
     let runner = ModelRunner::new(model, spec, device, args.seed);
     Ok(Box::new(EngineCore { scheduler, runner, info }))
@@ -204,7 +302,7 @@ mod cuda {
     use super::*;
 
     /// Returns a closure reporting `(free, total)` after the weights are loaded.
-    pub(super) fn memory_info() -> Result<impl FnOnce() -> MemoryInfo> {
+    pub(super) fn memory_info() -> Result<impl FnOnce() -> MemoryInfo + 'static> {
         if !driver_present() {
             return Err(EngineError::Backend {
                 backend: "cuda".into(),

@@ -1,6 +1,8 @@
 //! [`LLMEngine`]: the request-level engine. It tokenizes and validates requests, fans out
 //! `n > 1` into sibling samples, steps the core, and turns token outputs into
-//! [`RequestOutput`]s (detokenization, stop strings, logprobs).
+//! [`RequestOutput`]s (detokenization, stop strings, logprobs). On an embedding model
+//! ([`Task::Embed`]) it runs [`LLMEngine::embed`] instead; each task refuses the other's
+//! requests with vLLM's messages.
 
 use std::sync::Arc;
 
@@ -9,8 +11,9 @@ use ember_loader::ModelFiles;
 use ember_models::ModelConfig;
 use ember_tokenizer::Tokenizer;
 
-use crate::args::EngineArgs;
-use crate::backend::{ModelParts, build_core};
+use crate::args::{EngineArgs, Task};
+use crate::backend::{ModelParts, build_core, build_embedding_core};
+use crate::embedding::{COMPLETIONS_UNSUPPORTED, EMBEDDINGS_UNSUPPORTED, EmbeddingCoreApi, EmbeddingSpec, resolve_task};
 use crate::engine_core::{EngineCoreApi, EngineInfo};
 use crate::error::{EngineError, Result};
 use crate::output_processor::{NewRequest, OutputProcessor};
@@ -19,12 +22,19 @@ use crate::prompt::PromptInput;
 
 /// The engine: add requests, call [`LLMEngine::step`] until they finish.
 pub struct LLMEngine {
-    core: Box<dyn EngineCoreApi>,
+    worker: Worker,
     tokenizer: Arc<Tokenizer>,
     processor: OutputProcessor,
-    config: ModelConfig,
+    /// `None` for encoder (embedding) models.
+    config: Option<ModelConfig>,
     eos_token_ids: Vec<TokenId>,
     max_logprobs: usize,
+}
+
+/// The backend-specific half: a generation core (scheduler + runner) or an embedding core.
+enum Worker {
+    Generate(Box<dyn EngineCoreApi>),
+    Embed(Box<dyn EmbeddingCoreApi>),
 }
 
 impl LLMEngine {
@@ -38,7 +48,7 @@ impl LLMEngine {
 
     /// Like [`Self::new`] for an already resolved model folder.
     pub fn from_files(args: EngineArgs, files: &ModelFiles) -> Result<Self> {
-        let config = ModelConfig::from_file(&files.config)?;
+        let task = resolve_task(args.task, files)?;
         let tokenizer_path = files.tokenizer.as_deref().ok_or_else(|| {
             EngineError::InvalidArgs(format!("{}: no tokenizer.json in the model folder", files.dir.display()))
         })?;
@@ -47,32 +57,55 @@ impl LLMEngine {
             files.tokenizer_config.as_deref(),
             files.generation_config.as_deref(),
         )?;
-        let max_model_len = match args.max_model_len {
-            None => config.max_position_embeddings,
-            Some(len) if len <= config.max_position_embeddings && len >= 2 => len,
-            Some(len) => {
-                return Err(EngineError::InvalidArgs(format!(
-                    "--max-model-len {len} must be between 2 and the model's max_position_embeddings ({})",
-                    config.max_position_embeddings
-                )));
+        let weights = files.open_weights()?;
+        let (worker, config) = match task {
+            Task::Embed => {
+                let spec = EmbeddingSpec::from_files(files, &args)?;
+                let core = build_embedding_core(&args, &spec, &weights)?;
+                let config = match spec.backbone {
+                    crate::embedding::Backbone::Decoder(c) => Some(c),
+                    _ => None,
+                };
+                (Worker::Embed(core), config)
+            }
+            Task::Generate | Task::Auto => {
+                let config = ModelConfig::from_file(&files.config)?;
+                let max_model_len = match args.max_model_len {
+                    None => config.max_position_embeddings,
+                    Some(len) if len <= config.max_position_embeddings && len >= 2 => len,
+                    Some(len) => {
+                        return Err(EngineError::InvalidArgs(format!(
+                            "--max-model-len {len} must be between 2 and the model's max_position_embeddings ({})",
+                            config.max_position_embeddings
+                        )));
+                    }
+                };
+                let core = build_core(&args, &ModelParts { config: &config, weights: &weights, max_model_len })?;
+                (Worker::Generate(core), Some(config))
             }
         };
-        let weights = files.open_weights()?;
-        let core = build_core(&args, &ModelParts { config: &config, weights: &weights, max_model_len })?;
         let mut eos_token_ids = tokenizer.eos_token_ids();
-        for id in &config.eos_token_ids {
+        for id in config.iter().flat_map(|c| &c.eos_token_ids) {
             if !eos_token_ids.contains(id) {
                 eos_token_ids.push(*id);
             }
         }
         Ok(Self {
-            core,
+            worker,
             tokenizer: Arc::new(tokenizer),
             processor: OutputProcessor::default(),
             config,
             eos_token_ids,
             max_logprobs: args.max_logprobs,
         })
+    }
+
+    /// The generation core, or vLLM's error for a completion request to an embedding model.
+    fn core(&mut self) -> Result<&mut Box<dyn EngineCoreApi>> {
+        match &mut self.worker {
+            Worker::Generate(core) => Ok(core),
+            Worker::Embed(_) => Err(EngineError::InvalidRequest(COMPLETIONS_UNSUPPORTED.into())),
+        }
     }
 
     /// The model's tokenizer.
@@ -85,19 +118,26 @@ impl LLMEngine {
         Arc::clone(&self.tokenizer)
     }
 
-    /// The model's configuration.
-    pub fn model_config(&self) -> &ModelConfig {
-        &self.config
+    /// The decoder's configuration (`None` for encoder embedding models).
+    pub fn model_config(&self) -> Option<&ModelConfig> {
+        self.config.as_ref()
     }
 
-    /// Facts about the running engine (backend, dtype, KV blocks, context length).
+    /// Facts about the running engine (task, backend, dtype, KV blocks, context length).
     pub fn info(&self) -> &EngineInfo {
-        self.core.info()
+        match &self.worker {
+            Worker::Generate(core) => core.info(),
+            Worker::Embed(core) => core.info(),
+        }
     }
 
-    /// Scheduler statistics (running/waiting requests, KV usage, preemptions, prefix cache).
+    /// Scheduler statistics (running/waiting requests, KV usage, preemptions, prefix cache);
+    /// all zero for embedding models, which have no scheduler.
     pub fn stats(&self) -> SchedulerStats {
-        self.core.stats()
+        match &self.worker {
+            Worker::Generate(core) => core.stats(),
+            Worker::Embed(_) => SchedulerStats::default(),
+        }
     }
 
     /// The model's `generation_config.json` sampling defaults.
@@ -114,8 +154,11 @@ impl LLMEngine {
     }
 
     /// Tokenizes and validates a request, then queues it. Returns its number of prompt tokens.
+    /// On an embedding model: [`EngineError::InvalidRequest`] ("The model does not support
+    /// the Completions API").
     pub fn add_request(&mut self, request_id: impl Into<String>, prompt: PromptInput, params: SamplingParams) -> Result<usize> {
         let request_id = request_id.into();
+        self.core()?;
         if self.processor.contains(&request_id) {
             return Err(EngineError::InvalidRequest(format!("request id {request_id:?} is already in use")));
         }
@@ -136,10 +179,11 @@ impl LLMEngine {
         };
         let child_ids: Vec<String> = children.iter().map(|c| c.request_id().to_string()).collect();
         let mut added = Vec::new();
+        let core = self.core()?;
         for child in children {
             let id = child.request_id().to_string();
-            if let Err(e) = self.core.add_request(child) {
-                self.core.abort_requests(&added);
+            if let Err(e) = core.add_request(child) {
+                core.abort_requests(&added);
                 return Err(e.into());
             }
             added.push(id);
@@ -159,7 +203,7 @@ impl LLMEngine {
     }
 
     fn validate(&self, prompt: &[TokenId], params: &SamplingParams) -> Result<()> {
-        let info = self.core.info();
+        let info = self.info();
         if prompt.is_empty() {
             return Err(EngineError::InvalidRequest("the prompt is empty".into()));
         }
@@ -196,22 +240,89 @@ impl LLMEngine {
     /// Aborts a request (all its samples), freeing its KV blocks. Returns its final output.
     pub fn abort_request(&mut self, request_id: &str) -> Option<RequestOutput> {
         let children = self.processor.child_ids(request_id);
-        self.core.abort_requests(&children);
+        let Worker::Generate(core) = &mut self.worker else { return None };
+        core.abort_requests(&children);
         self.processor.abort(request_id)
     }
 
-    /// Runs one engine step; returns the requests that progressed.
+    /// Runs one engine step; returns the requests that progressed (none on embedding models).
     pub fn step(&mut self) -> Result<Vec<RequestOutput>> {
-        let outputs = self.core.step();
+        let Worker::Generate(core) = &mut self.worker else { return Ok(Vec::new()) };
+        let outputs = core.step();
         let (results, stopped) = self.processor.process(outputs, &self.tokenizer)?;
         if !stopped.is_empty() {
-            self.core.finish_requests(&stopped, FinishReason::Stop);
+            core.finish_requests(&stopped, FinishReason::Stop);
         }
         Ok(results)
     }
 
     /// Whether any request is waiting or running.
     pub fn has_unfinished_requests(&self) -> bool {
-        self.core.has_unfinished_requests()
+        match &self.worker {
+            Worker::Generate(core) => core.has_unfinished_requests(),
+            Worker::Embed(_) => false,
+        }
+    }
+
+    /// Checks embedding inputs without running them: the model must be an embedding model,
+    /// every input non-empty, in vocabulary and within `max_model_len` tokens (vLLM rejects
+    /// longer inputs rather than truncating them), `dimensions` acceptable to the model.
+    pub fn validate_embedding(&self, inputs: &[Vec<TokenId>], dimensions: Option<usize>) -> Result<()> {
+        let info = self.info();
+        let Some(embedding) = &info.embedding else {
+            return Err(EngineError::InvalidRequest(EMBEDDINGS_UNSUPPORTED.into()));
+        };
+        if inputs.is_empty() {
+            return Err(EngineError::InvalidRequest("no input to embed".into()));
+        }
+        for (i, input) in inputs.iter().enumerate() {
+            if input.is_empty() {
+                return Err(EngineError::InvalidRequest(format!("input {i} is empty")));
+            }
+            if let Some(bad) = input.iter().find(|&&t| t as usize >= info.vocab_size) {
+                return Err(EngineError::InvalidRequest(format!(
+                    "input {i}: token id {bad} is out of vocabulary (size {})",
+                    info.vocab_size
+                )));
+            }
+            if input.len() > info.max_model_len {
+                return Err(EngineError::InvalidRequest(format!(
+                    "This model's maximum context length is {} tokens. However, you requested {} tokens in the \
+                     input for embedding generation. Please reduce the length of the input.",
+                    info.max_model_len,
+                    input.len()
+                )));
+            }
+        }
+        if let Some(d) = dimensions {
+            embedding.check_dimensions(d).map_err(EngineError::InvalidRequest)?;
+        }
+        Ok(())
+    }
+
+    /// Embeds token-id sequences: one vector per input, in order (see
+    /// [`Self::validate_embedding`] for what is refused).
+    pub fn embed(&mut self, inputs: &[Vec<TokenId>], dimensions: Option<usize>) -> Result<Vec<Vec<f32>>> {
+        self.validate_embedding(inputs, dimensions)?;
+        Ok(self.embed_validated(&[(inputs, dimensions)]).pop().unwrap_or_default())
+    }
+
+    /// Embeds several already validated requests in shared forward passes; one result list
+    /// per request.
+    pub(crate) fn embed_validated(&mut self, requests: &[(&[Vec<TokenId>], Option<usize>)]) -> Vec<Vec<Vec<f32>>> {
+        let normalize = self.info().embedding.as_ref().is_some_and(|e| e.normalize);
+        let Worker::Embed(core) = &mut self.worker else { return vec![Vec::new(); requests.len()] };
+        let all: Vec<&[TokenId]> = requests.iter().flat_map(|(inputs, _)| inputs.iter().map(Vec::as_slice)).collect();
+        let mut embeddings = core.embed(&all).into_iter();
+        requests
+            .iter()
+            .map(|(inputs, dimensions)| {
+                let mut mine: Vec<Vec<f32>> = embeddings.by_ref().take(inputs.len()).collect();
+                if let Some(d) = dimensions {
+                    mine.iter_mut().for_each(|e| ember_models::pooling::dimensions::truncate(e, *d, normalize));
+                }
+                mine
+            })
+            .collect()
     }
 }

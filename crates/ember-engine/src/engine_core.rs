@@ -5,11 +5,15 @@
 use ember_core::{CoreError, EngineCoreOutput, FinishReason, Request, Scheduler, SchedulerStats};
 use ember_kernels::PagedAttentionBackend;
 
+use crate::args::Task;
+use crate::embedding::EmbeddingInfo;
 use crate::runner::ModelRunner;
 
 /// Facts about a built engine, for logs and for request validation.
 #[derive(Debug, Clone)]
 pub struct EngineInfo {
+    /// What the engine serves: [`Task::Generate`] or [`Task::Embed`] (never `Auto`).
+    pub task: Task,
     /// Backend name.
     pub backend: String,
     /// Compute dtype.
@@ -18,12 +22,14 @@ pub struct EngineInfo {
     pub num_blocks: usize,
     /// Tokens per block.
     pub block_size: usize,
-    /// Context length.
+    /// Context length (embedding models: the longest input).
     pub max_model_len: usize,
-    /// Rows of the LM head.
+    /// Rows of the LM head (embedding models: of the word embedding).
     pub vocab_size: usize,
-    /// Bytes of KV cache.
+    /// Bytes of KV cache (0 for embedding models, which keep none between requests).
     pub kv_cache_bytes: usize,
+    /// Embedding size, pooling and matryoshka sizes; `Some` exactly when `task` is `Embed`.
+    pub embedding: Option<EmbeddingInfo>,
 }
 
 /// What the engine needs from a core, whatever its backend.

@@ -1,19 +1,22 @@
 //! Ember's engine: everything between a prompt and its generated tokens.
 //!
-//! - [`LLM`]: offline batch inference (vLLM's `LLM.generate`).
+//! - [`LLM`]: offline batch inference (vLLM's `LLM.generate` and `LLM.embed`).
 //! - [`LLMEngine`]: add requests, `step()`, read [`RequestOutput`]s (for servers and streaming).
 //! - [`AsyncEngine`]: the engine on its own thread, one output stream per request (servers).
-//! - [`EngineArgs`]: backend (`cpu` | `wgpu` | `cuda`), dtype, KV cache and scheduler knobs.
+//! - [`EngineArgs`]: task (`generate` | `embed`), backend (`cpu` | `wgpu` | `cuda`), dtype, KV
+//!   cache and scheduler knobs.
 //!
 //! Inside: the model runner (scheduler output → one forward pass), the on-device sampler, the
-//! output processor (detokenization, stop strings). `backend.rs` is the only file that names a
-//! concrete burn backend.
+//! output processor (detokenization, stop strings); for embedding models, the embedding core
+//! (encoder or decoder backbone + pooler, `embedding/`). `backend.rs` is the only file that
+//! names a concrete burn backend.
 
 #![warn(missing_docs)]
 
 mod args;
 mod async_engine;
 mod backend;
+mod embedding;
 mod engine;
 mod engine_core;
 mod error;
@@ -25,7 +28,11 @@ mod prompt;
 mod runner;
 mod sampler;
 
-pub use args::{BackendKind, DtypeChoice, EngineArgs};
+pub use args::{BackendKind, DtypeChoice, EngineArgs, Task};
+pub use embedding::{
+    COMPLETIONS_UNSUPPORTED, EMBEDDINGS_UNSUPPORTED, EmbeddingInfo, EmbeddingOutput, EmbeddingRequestOutput, Matryoshka,
+    PoolingParams,
+};
 pub use async_engine::{AsyncEngine, EngineSnapshot, RequestStream, StreamItem};
 pub use backend::{CpuBackend, cuda_available, resolve_dtype};
 #[cfg(feature = "cuda")]

@@ -1,8 +1,10 @@
-//! [`LLM`]: offline batch inference, the equivalent of vLLM's `LLM.generate`: give prompts and
-//! sampling parameters, get every request's final output back, in input order. Continuous
-//! batching runs underneath: all prompts are queued at once and stepped together.
+//! [`LLM`]: offline batch inference, the equivalent of vLLM's `LLM.generate` and `LLM.embed`:
+//! give prompts (and sampling or pooling parameters), get every request's final output back,
+//! in input order. Continuous batching runs underneath generation: all prompts are queued at
+//! once and stepped together; embeddings run in batched forward passes.
 
-use crate::args::EngineArgs;
+use crate::args::{EngineArgs, Task};
+use crate::embedding::{EmbeddingOutput, EmbeddingRequestOutput, PoolingParams};
 use crate::engine::LLMEngine;
 use crate::error::{EngineError, Result};
 use crate::outputs::RequestOutput;
@@ -36,6 +38,41 @@ impl LLM {
         SamplingParams::default().with_generation_defaults(&self.engine.generation_defaults(), &SamplingOverrides::default())
     }
 
+    /// Embeds every prompt (text is tokenized with special tokens, as sentence-transformers
+    /// does); one output per prompt, in order. Errors when the model is not an embedding model.
+    pub fn embed(&mut self, prompts: Vec<PromptInput>, params: &PoolingParams) -> Result<Vec<EmbeddingRequestOutput>> {
+        if self.engine.info().task != Task::Embed {
+            return Err(EngineError::InvalidRequest(
+                "LLM::embed needs an embedding model (this one was loaded for text generation; see --task)".into(),
+            ));
+        }
+        let mut texts = Vec::with_capacity(prompts.len());
+        let mut inputs = Vec::with_capacity(prompts.len());
+        for prompt in prompts {
+            match prompt {
+                PromptInput::Text(text) => {
+                    inputs.push(self.engine.tokenizer().encode(&text, true)?);
+                    texts.push(Some(text));
+                }
+                PromptInput::Tokens(ids) => {
+                    inputs.push(ids);
+                    texts.push(None);
+                }
+            }
+        }
+        let embeddings = self.engine.embed(&inputs, params.dimensions)?;
+        Ok(texts
+            .into_iter()
+            .zip(inputs)
+            .zip(embeddings)
+            .map(|((prompt, prompt_token_ids), embedding)| {
+                let request_id = format!("offline-{}", self.next_id);
+                self.next_id += 1;
+                EmbeddingRequestOutput { request_id, prompt, prompt_token_ids, outputs: EmbeddingOutput { embedding } }
+            })
+            .collect())
+    }
+
     /// Generates for every prompt with the same parameters.
     pub fn generate(&mut self, prompts: Vec<PromptInput>, params: &SamplingParams) -> Result<Vec<RequestOutput>> {
         let params = vec![params.clone(); prompts.len()];
@@ -45,6 +82,13 @@ impl LLM {
     /// Generates with per-prompt parameters; returns final outputs in input order. When a
     /// prompt is rejected, nothing is left queued.
     pub fn generate_each(&mut self, prompts: Vec<PromptInput>, params: Vec<SamplingParams>) -> Result<Vec<RequestOutput>> {
+        if self.engine.info().task == Task::Embed {
+            return Err(EngineError::InvalidRequest(
+                "this is an embedding model (task embed): it cannot generate text; use LLM::embed, or \
+                 `ember serve MODEL --task embed` and POST /v1/embeddings"
+                    .into(),
+            ));
+        }
         if prompts.len() != params.len() {
             return Err(EngineError::InvalidRequest(format!(
                 "{} prompts but {} sampling parameter sets",

@@ -2,6 +2,11 @@
 //! (attention + gated MLP, with Gemma2's extra "sandwich" norms when the spec says so), the
 //! final norm and the LM head.
 //!
+//! Checkpoints name the tensors `model.layers.*` (a `*ForCausalLM`) or `layers.*` (the bare
+//! `*Model`, as Qwen3-Embedding ships); both load. Embedding models load without the LM head
+//! ([`DecoderModel::load_without_lm_head`]) and pool [`DecoderModel::forward`]'s final-normed
+//! hidden states.
+//!
 //! `forward` runs a flat batch of tokens from many sequences (no padding): per-sequence
 //! structure lives entirely in the [`AttentionMetadata`]. Logits are computed separately, only
 //! for the rows the sampler needs.
@@ -35,7 +40,8 @@ pub struct DecoderModel<B: Backend> {
     embed_tokens: Tensor<B, 2>,
     layers: Vec<DecoderLayer<B>>,
     norm: RmsNorm<B>,
-    lm_head: Linear<B>,
+    /// `None` for embedding models.
+    lm_head: Option<Linear<B>>,
     rotary: RotaryEmbedding<B>,
 }
 
@@ -48,13 +54,42 @@ impl<B: PagedAttentionBackend> DecoderModel<B> {
         dtype: DType,
         max_positions: usize,
     ) -> Result<Self> {
+        Self::load_parts(config, weights, device, dtype, max_positions, true)
+    }
+
+    /// Like [`Self::load`] without the LM head (embedding models: the checkpoint may have
+    /// none, and [`Self::compute_logits`] must not be called).
+    pub fn load_without_lm_head(
+        config: &ModelConfig,
+        weights: &SafetensorsWeights,
+        device: &B::Device,
+        dtype: DType,
+        max_positions: usize,
+    ) -> Result<Self> {
+        Self::load_parts(config, weights, device, dtype, max_positions, false)
+    }
+
+    fn load_parts(
+        config: &ModelConfig,
+        weights: &SafetensorsWeights,
+        device: &B::Device,
+        dtype: DType,
+        max_positions: usize,
+        with_lm_head: bool,
+    ) -> Result<Self> {
         let loader = WeightLoader::<B>::new(weights, device, dtype);
         let c = config;
         let (eps, style) = (c.rms_norm_eps, c.spec.norm);
-        let embed_tokens = loader.tensor("model.embed_tokens.weight", [c.vocab_size, c.hidden_size])?;
+        // `model.` for *ForCausalLM checkpoints, none for a bare *Model.
+        let base = if !weights.contains("model.embed_tokens.weight") && weights.contains("embed_tokens.weight") {
+            ""
+        } else {
+            "model."
+        };
+        let embed_tokens = loader.tensor(&format!("{base}embed_tokens.weight"), [c.vocab_size, c.hidden_size])?;
         let layers = (0..c.num_layers)
             .map(|i| {
-                let p = format!("model.layers.{i}");
+                let p = format!("{base}layers.{i}");
                 let norm = |name: &str| RmsNorm::load(&loader, &format!("{p}.{name}"), c.hidden_size, eps, style);
                 Ok(DecoderLayer {
                     input_layernorm: norm("input_layernorm")?,
@@ -69,17 +104,17 @@ impl<B: PagedAttentionBackend> DecoderModel<B> {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let lm_head = if c.tie_word_embeddings {
-            Linear::from_weight(embed_tokens.clone())
-        } else {
-            Linear::load(&loader, "lm_head", c.hidden_size, c.vocab_size, false)?
+        let lm_head = match (with_lm_head, c.tie_word_embeddings) {
+            (false, _) => None,
+            (true, true) => Some(Linear::from_weight(embed_tokens.clone())),
+            (true, false) => Some(Linear::load(&loader, "lm_head", c.hidden_size, c.vocab_size, false)?),
         };
         Ok(Self {
             config: config.clone(),
             dtype,
             embed_tokens,
             layers,
-            norm: RmsNorm::load(&loader, "model.norm", c.hidden_size, eps, style)?,
+            norm: RmsNorm::load(&loader, &format!("{base}norm"), c.hidden_size, eps, style)?,
             lm_head,
             rotary: RotaryEmbedding::new(&c.rope, c.head_dim, max_positions, device),
         })
@@ -134,8 +169,12 @@ impl<B: PagedAttentionBackend> DecoderModel<B> {
 
     /// LM head (+ Gemma2's final soft-capping) for the given rows: `[rows, hidden]` →
     /// `[rows, vocab_size]`, in f32.
+    ///
+    /// # Panics
+    /// If the model was loaded with [`Self::load_without_lm_head`] (a bug in the caller).
     pub fn compute_logits(&self, hidden: Tensor<B, 2>) -> Tensor<B, 2> {
-        let logits = self.lm_head.forward(hidden).cast(FloatDType::F32);
+        let lm_head = self.lm_head.as_ref().expect("compute_logits on a model loaded without its LM head");
+        let logits = lm_head.forward(hidden).cast(FloatDType::F32);
         match self.config.final_logit_softcap {
             Some(cap) => (logits / cap).tanh() * cap,
             None => logits,

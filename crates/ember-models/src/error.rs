@@ -35,6 +35,14 @@ pub enum ModelError {
         /// Shape in the checkpoint.
         found: Vec<usize>,
     },
+    /// A sentence-transformers file (modules.json, the Pooling config) Ember cannot use.
+    #[error("{}: {reason}", path.display())]
+    Pooling {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// Reading the checkpoint failed (missing tensor, bad file, unsupported dtype...).
     #[error(transparent)]
     Loader(#[from] ember_loader::LoaderError),

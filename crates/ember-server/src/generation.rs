@@ -125,6 +125,7 @@ mod tests {
 
     fn info() -> EngineInfo {
         EngineInfo {
+            task: ember_engine::Task::Generate,
             backend: "cpu".into(),
             dtype: "f32".into(),
             num_blocks: 8,
@@ -132,6 +133,7 @@ mod tests {
             max_model_len: 10,
             vocab_size: 100,
             kv_cache_bytes: 0,
+            embedding: None,
         }
     }
 

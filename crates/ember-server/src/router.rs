@@ -18,7 +18,7 @@ use tower_http::cors::CorsLayer;
 
 use crate::auth::require_api_key;
 use crate::error::ApiError;
-use crate::handlers::{chat, completions, info, tokenize};
+use crate::handlers::{chat, completions, embeddings, info, tokenize};
 use crate::state::AppState;
 
 /// Largest request body accepted.
@@ -30,7 +30,7 @@ fn v1_routes(state: &Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/v1/models", get(info::list_models))
         .route("/v1/completions", post(completions::create_completion))
         .route("/v1/chat/completions", post(chat::create_chat_completion))
-        .route("/v1/embeddings", post(info::embeddings_unsupported))
+        .route("/v1/embeddings", post(embeddings::create_embedding))
         .route_layer(from_fn_with_state(Arc::clone(state), require_api_key))
 }
 

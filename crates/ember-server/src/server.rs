@@ -1,13 +1,14 @@
 //! Start-up and shutdown: bind the listener first (so `/health` answers 503 while loading),
 //! load the engine on a blocking thread, compile the chat template, warm the kernels up with
-//! one tiny request, then mark the server ready. Ctrl-C or SIGTERM stops accepting
+//! one tiny request (a generation, or an embedding on embedding models), then mark the server
+//! ready. Ctrl-C or SIGTERM stops accepting
 //! connections and gives in-flight requests a few seconds to finish.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ember_engine::{AsyncEngine, EngineArgs, EngineError, EngineInfo, PromptInput, SamplingParams};
+use ember_engine::{AsyncEngine, EngineArgs, EngineError, EngineInfo, PromptInput, SamplingParams, Task};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, oneshot};
 
@@ -135,8 +136,16 @@ fn chat_template(state: &AppState, engine: &AsyncEngine) -> Result<Option<ChatTe
     }
 }
 
-/// One tiny request through prefill and decode, so kernels compile before the first user.
+/// One tiny request through prefill and decode (embedding models: one embedding), so kernels
+/// compile before the first user.
 async fn warm_up(engine: &AsyncEngine) {
+    if engine.info().task == Task::Embed {
+        let tokens = engine.tokenizer().encode("Hello", true).ok().filter(|t| !t.is_empty()).unwrap_or_else(|| vec![0]);
+        if let Err(e) = engine.embed("ember-warm-up".into(), vec![tokens], None).await {
+            tracing::warn!("warm-up embedding failed: {e}");
+        }
+        return;
+    }
     let params = SamplingParams { max_tokens: Some(2), ignore_eos: true, ..SamplingParams::greedy() };
     let token = engine.tokenizer().bos_token_id().unwrap_or(0);
     let mut stream = engine.generate("ember-warm-up".into(), PromptInput::Tokens(vec![token]), params);

@@ -6,7 +6,7 @@
 
 use std::sync::OnceLock;
 
-use ember_engine::AsyncEngine;
+use ember_engine::{AsyncEngine, Task};
 
 use crate::chat_template::ChatTemplate;
 use crate::config::ServerConfig;
@@ -20,6 +20,14 @@ pub struct Ready {
     /// The chat template (`--chat-template`, else the tokenizer's); `None` when the model has
     /// none, which makes `/v1/chat/completions` a 400.
     pub chat_template: Option<ChatTemplate>,
+}
+
+impl Ready {
+    /// What the model serves: [`Task::Generate`] (completions, chat) or [`Task::Embed`]
+    /// (`/v1/embeddings`); the other endpoints answer 400 with vLLM's message.
+    pub fn task(&self) -> Task {
+        self.engine.info().task
+    }
 }
 
 /// Shared server state.

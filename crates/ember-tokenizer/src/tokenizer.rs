@@ -57,12 +57,18 @@ impl Tokenizer {
     }
 
     /// Wraps an already-built tokenizer; `path` is only used in messages.
+    ///
+    /// Padding and truncation saved in `tokenizer.json` are switched off (transformers and
+    /// vLLM ignore them too): all-MiniLM-L6-v2's file pads every text to 128 tokens and cuts
+    /// at 128, which would change what gets embedded or generated.
     pub fn new(
-        inner: tokenizers::Tokenizer,
+        mut inner: tokenizers::Tokenizer,
         path: PathBuf,
         config: TokenizerConfig,
         generation_config: GenerationConfig,
     ) -> Self {
+        inner.with_padding(None);
+        let _ = inner.with_truncation(None);
         let added = inner.get_added_tokens_decoder();
         let special_ids = added
             .iter()

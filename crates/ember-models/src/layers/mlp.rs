@@ -41,12 +41,16 @@ impl<B: Backend> GatedMlp<B> {
         let gate_up = self.gate_up.forward(x);
         let gate = gate_up.clone().narrow(1, 0, self.intermediate_size);
         let up = gate_up.narrow(1, self.intermediate_size, self.intermediate_size);
-        let gate = match self.activation {
-            // x / (1 + e^-x), as torch computes SiLU (burn's goes through log-sigmoid: 3x the work).
-            Activation::Silu => gate.clone() / (gate.neg().exp() + 1.0),
-            Activation::GeluTanh => activation::gelu_approximate(gate),
-            Activation::Gelu => activation::gelu(gate),
-        };
-        self.down.forward(gate * up)
+        self.down.forward(activate(self.activation, gate) * up)
+    }
+}
+
+/// Applies `activation` elementwise (shared with the encoders' feed-forward).
+pub fn activate<B: Backend, const D: usize>(activation: Activation, x: Tensor<B, D>) -> Tensor<B, D> {
+    match activation {
+        // x / (1 + e^-x), as torch computes SiLU (burn's goes through log-sigmoid: 3x the work).
+        Activation::Silu => x.clone() / (x.neg().exp() + 1.0),
+        Activation::GeluTanh => activation::gelu_approximate(x),
+        Activation::Gelu => activation::gelu(x),
     }
 }

@@ -11,6 +11,6 @@ mod rope;
 pub use attention::AttentionBlock;
 pub use layer_norm::LayerNorm;
 pub use linear::Linear;
-pub use mlp::GatedMlp;
+pub use mlp::{GatedMlp, activate};
 pub use norm::RmsNorm;
 pub use rope::{RopeTables, RotaryEmbedding};

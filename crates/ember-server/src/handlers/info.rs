@@ -1,5 +1,5 @@
 //! The small endpoints: `/health` (503 while loading, 200 when ready), `/version`,
-//! `/v1/models`, `/metrics`, and `/v1/embeddings`' answer for generation models.
+//! `/v1/models`, `/metrics`.
 
 use std::sync::Arc;
 
@@ -53,9 +53,4 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let snapshot = state.ready().ok().map(|r| r.engine.snapshot());
     let text = state.metrics.render(snapshot.as_ref());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
-}
-
-/// `POST /v1/embeddings` on a generation model (vLLM's answer).
-pub async fn embeddings_unsupported() -> ApiError {
-    ApiError::BadRequest("The model does not support the Embeddings API".into())
 }

@@ -6,5 +6,6 @@ pub mod chat;
 pub mod chat_stream;
 pub mod completions;
 pub mod completions_stream;
+pub mod embeddings;
 pub mod info;
 pub mod tokenize;

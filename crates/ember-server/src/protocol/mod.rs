@@ -4,5 +4,6 @@
 pub mod chat;
 pub mod common;
 pub mod completion;
+pub mod embeddings;
 pub mod models;
 pub mod tokenize;
