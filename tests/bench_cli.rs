@@ -156,6 +156,17 @@ fn serve_against_ember_serve() {
     let v = read_json(&json);
     assert_eq!((v["completed"].as_u64(), v["total_output_tokens"].as_u64()), (Some(4), Some(12)));
     assert!(v.get("p50_ttft_ms").is_some() && v.get("p99_ttft_ms").is_none());
+
+    // One request at a time over a reused connection: the tiny model's first token takes about
+    // a millisecond. Without TCP_NODELAY on the server, the client's delayed ACK held every
+    // streamed chunk for >= 40 ms (Linux's minimum), so a median above 35 ms means it is back.
+    let args = [
+        "bench", "serve", "--base-url", &server.base, "--num-prompts", "5", "--max-concurrency", "1",
+        "--random-input-len", "8", "--random-output-len", "4", "--percentile-metrics", "ttft", "--metric-percentiles", "50",
+    ];
+    let stdout = stdout_ok(&ember(&args));
+    let ttft = row(&stdout, "Median TTFT (ms):");
+    assert!(ttft < 35.0, "median TTFT {ttft} ms: are streamed chunks delayed by Nagle's algorithm?");
 }
 
 #[test]

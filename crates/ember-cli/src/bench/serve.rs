@@ -126,7 +126,7 @@ async fn run_async(args: ServeBenchArgs) -> anyhow::Result<()> {
     let base = base.trim_end_matches('/').to_string();
     anyhow::ensure!(base.starts_with("http://"), "{base}: only plain http:// servers are supported (no TLS in this client)");
 
-    let http = reqwest::Client::builder().pool_max_idle_per_host(usize::MAX).build()?;
+    let http = reqwest::Client::builder().tcp_nodelay(true).pool_max_idle_per_host(usize::MAX).build()?;
     let model = match &args.model {
         Some(m) => m.clone(),
         None => first_model(&http, &base, args.api_key.as_deref()).await?,
