@@ -2,9 +2,9 @@
 //!
 //! - `ember serve MODEL`: the OpenAI-compatible server (vLLM's `vllm serve`).
 //! - `ember generate`: offline batch generation over prompts (vLLM's `LLM.generate`).
-//!
-//! `bench` arrives with its own issue; until then it is absent rather than stubbed.
+//! - `ember bench throughput|latency|serve`: vLLM's benchmarks (`vllm bench ...`).
 
+mod bench;
 mod engine_flags;
 mod generate;
 mod serve;
@@ -27,6 +27,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Generate completions for prompts, offline (continuous batching underneath).
     Generate(generate::GenerateArgs),
+    /// Benchmark throughput, latency or a running server (like `vllm bench`).
+    Bench(bench::BenchArgs),
 }
 
 /// Entry point of the `ember` binary.
@@ -36,6 +38,7 @@ pub fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Generate(args) => generate::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }
 
