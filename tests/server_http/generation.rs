@@ -83,6 +83,12 @@ fn every_prompt_form_echo_and_n() {
     // echo prepends the prompt.
     let echoed = greedy(json!("Hello there"), json!({"echo": true}));
     assert_eq!(echoed["choices"][0]["text"].as_str().unwrap(), format!("Hello there{text}"));
+    // With logprobs, echo lists the prompt tokens first (the first one has no logprob).
+    let echoed = greedy(json!("Hello there"), json!({"echo": true, "logprobs": 1}));
+    let lp = &echoed["choices"][0]["logprobs"];
+    assert_eq!(lp["tokens"].as_array().unwrap().len() as u64, prompt_tokens + 8);
+    assert!(lp["token_logprobs"][0].is_null());
+    assert!(lp["token_logprobs"][1].as_f64().is_some_and(|v| v <= 0.0));
 
     // n > 1: indices 0..n, the prompt counted once.
     let n = greedy(json!("Hello there"), json!({"n": 3, "temperature": 1.0, "seed": 5}));

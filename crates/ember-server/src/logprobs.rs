@@ -7,7 +7,7 @@
 //! request asks for `return_tokens_as_token_ids`. `-inf` becomes -9999.0 (JSON has no infinity),
 //! as in vLLM.
 
-use ember_engine::{Logprob, PositionLogprobs, TokenId, Tokenizer};
+use ember_engine::{Logprob, PositionLogprobs, RequestOutput, TokenId, Tokenizer};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -82,6 +82,13 @@ impl CompletionLogprobs {
             self.tokens.push(token);
         }
     }
+}
+
+/// The prompt's positions as `extend` entries (for `echo`): each prompt token with its
+/// logprobs (`None` for the first token, or when prompt logprobs were not computed).
+pub fn prompt_entries(out: &RequestOutput) -> Vec<(TokenId, Option<&PositionLogprobs>)> {
+    let prompt_lps = out.prompt_logprobs.as_deref().unwrap_or(&[]);
+    out.prompt_token_ids.iter().enumerate().map(|(i, &id)| (id, prompt_lps.get(i).and_then(Option::as_ref))).collect()
 }
 
 /// One token of the chat API's logprobs.

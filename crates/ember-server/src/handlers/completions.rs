@@ -12,7 +12,7 @@ use ember_engine::{RequestOutput, Tokenizer};
 use crate::error::ApiError;
 use crate::extract::{JsonBody, parse};
 use crate::generation::{check_prompt, finish_all, max_tokens_field, submit};
-use crate::logprobs::{CompletionLogprobs, TokenRenderer, prompt_logprobs_json};
+use crate::logprobs::{CompletionLogprobs, TokenRenderer, prompt_entries, prompt_logprobs_json};
 use crate::protocol::common::{Usage, UsageMode, random_id, stop_reason_json, unix_now};
 use crate::protocol::completion::{
     CompletionChoice, CompletionRequest, CompletionResponse, DEFAULT_COMPLETION_MAX_TOKENS, PromptItem, parse_prompts,
@@ -159,14 +159,7 @@ fn build_response(ctx: &CompletionContext, outputs: Vec<RequestOutput>, best_of:
                 let mut lp = CompletionLogprobs::default();
                 let mut offset = 0;
                 if ctx.echo {
-                    let prompt_lps = out.prompt_logprobs.as_deref().unwrap_or(&[]);
-                    let entries: Vec<_> = out
-                        .prompt_token_ids
-                        .iter()
-                        .enumerate()
-                        .map(|(i, &id)| (id, prompt_lps.get(i).and_then(Option::as_ref)))
-                        .collect();
-                    lp.extend(&entries, k, ctx.renderer(), &mut offset);
+                    lp.extend(&prompt_entries(&out), k, ctx.renderer(), &mut offset);
                 }
                 let generated: Vec<_> = c.logprobs.iter().flatten().map(|p| (p.token.token_id, Some(p))).collect();
                 lp.extend(&generated, k, ctx.renderer(), &mut offset);

@@ -6,7 +6,7 @@
 use ember_engine::RequestOutput;
 
 use super::completions::CompletionContext;
-use crate::logprobs::{CompletionLogprobs, tail};
+use crate::logprobs::{CompletionLogprobs, prompt_entries, tail};
 use crate::protocol::common::{Usage, stop_reason_json};
 use crate::protocol::completion::{CompletionChoice, CompletionResponse};
 use crate::streaming::ChunkBuilder;
@@ -62,14 +62,7 @@ impl ChunkBuilder for CompletionChunks {
             if !state.started && self.ctx.echo {
                 text.push_str(self.ctx.prompts.get(prompt_index).map(|p| p.0.as_str()).unwrap_or(""));
                 if let (Some(lp), Some(k)) = (logprobs.as_mut(), self.ctx.logprobs) {
-                    let prompt_lps = out.prompt_logprobs.as_deref().unwrap_or(&[]);
-                    let entries: Vec<_> = out
-                        .prompt_token_ids
-                        .iter()
-                        .enumerate()
-                        .map(|(i, &id)| (id, prompt_lps.get(i).and_then(Option::as_ref)))
-                        .collect();
-                    lp.extend(&entries, k, self.ctx.renderer(), &mut state.text_offset);
+                    lp.extend(&prompt_entries(out), k, self.ctx.renderer(), &mut state.text_offset);
                 }
             }
             text.push_str(&c.delta_text);
