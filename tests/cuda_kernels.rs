@@ -71,3 +71,42 @@ fn paged_attention_matches_the_oracle_in_every_dtype() {
     assert_eq!(ember_kernels::cuda::fallbacks(), (0, 0), "(reshape_and_cache, paged_attention) calls that ran the reference ops");
     assert!(failures.is_empty(), "kernel results off the oracle:\n{}", failures.join("\n"));
 }
+
+/// `ember_kernels::LinearBackend::linear` on cuda (the GEMV kernel for up to 8 rows) against a
+/// host f32 product of the same dtype-rounded inputs (f32: both sides sum 14,336 products in
+/// different orders, so 1e-4 of the row scale; burn's TF32 matmul would be ~1e-3).
+#[test]
+fn gemv_matches_a_host_matmul_in_every_dtype() {
+    use attention_oracle::Lcg;
+    use burn_tensor::{Tensor, TensorData};
+    use ember_kernels::LinearBackend;
+    if !enabled() {
+        return;
+    }
+    let device = Default::default();
+    let mut failures = Vec::new();
+    for (dtype, rel) in [(DType::F32, 1e-4f32), (DType::F16, 2e-3), (DType::BF16, 1.6e-2)] {
+        for (m, k, n) in [(1, 4096, 1000), (3, 1024, 777), (8, 14336, 256)] {
+            let mut rng = Lcg(7 + m as u64);
+            let x = rng.vec(m * k, dtype);
+            let w = rng.vec(n * k, dtype);
+            let xt = Tensor::<CudaBackend, 2>::from_data(TensorData::new(x.clone(), [m, k]), (&device, dtype));
+            let wt = Tensor::<CudaBackend, 2>::from_data(TensorData::new(w.clone(), [n, k]), (&device, dtype));
+            let y: Vec<f32> = <CudaBackend as LinearBackend>::linear(xt, wt).into_data().convert::<f32>().to_vec().unwrap();
+            let mut worst = 0f32;
+            for i in 0..m {
+                for j in 0..n {
+                    let exact: f32 = (0..k).map(|t| x[i * k + t] * w[j * k + t]).sum();
+                    // Relative to the row's scale: sums of k products of uniforms are ~sqrt(k/9).
+                    let scale = (k as f32 / 9.0).sqrt();
+                    worst = worst.max((y[i * n + j] - exact).abs() / scale);
+                }
+            }
+            println!("gemv {dtype:?} m {m} k {k} n {n}: max error / sqrt(k/9) = {worst:.2e}");
+            if worst >= rel {
+                failures.push(format!("{dtype:?} m {m} k {k} n {n}: {worst:.2e} (tolerance {rel:.0e})"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "gemv off the host product:\n{}", failures.join("\n"));
+}

@@ -7,10 +7,13 @@
 
 use burn_tensor::{Int, Tensor, backend::Backend};
 
-use crate::{AttentionMetadata, AttentionParams, KvLayerCache, reference};
+use crate::{AttentionMetadata, AttentionParams, KvLayerCache, LinearBackend, reference};
 
 /// Paged attention and KV-cache operations.
-pub trait PagedAttentionBackend: Backend {
+///
+/// It extends [`LinearBackend`], so that model code bound by this one trait gets every custom
+/// op of its backend.
+pub trait PagedAttentionBackend: LinearBackend {
     /// Writes the step's new keys and values (`[num_tokens, num_kv_heads, head_dim]`) into their
     /// cache slots (`metadata.slot_mapping`; vLLM's `reshape_and_cache`).
     fn reshape_and_cache(

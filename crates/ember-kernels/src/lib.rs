@@ -19,6 +19,7 @@ mod backend;
 pub mod cuda;
 mod flat_metadata;
 mod kv_cache;
+mod linear;
 mod layout;
 mod metadata;
 mod params;
@@ -26,6 +27,7 @@ pub mod reference;
 
 pub use backend::PagedAttentionBackend;
 pub use kv_cache::{KvCache, KvCacheSpec, KvLayerCache};
+pub use linear::LinearBackend;
 pub use layout::{BatchLayout, LayoutError, SeqLayout};
 pub use flat_metadata::FlatMetadata;
 pub use metadata::{AttentionGroup, AttentionMetadata};

@@ -174,7 +174,7 @@ impl<B: PagedAttentionBackend> DecoderModel<B> {
     /// If the model was loaded with [`Self::load_without_lm_head`] (a bug in the caller).
     pub fn compute_logits(&self, hidden: Tensor<B, 2>) -> Tensor<B, 2> {
         let lm_head = self.lm_head.as_ref().expect("compute_logits on a model loaded without its LM head");
-        let logits = lm_head.forward(hidden).cast(FloatDType::F32);
+        let logits = lm_head.forward_kernel(hidden).cast(FloatDType::F32);
         match self.config.final_logit_softcap {
             Some(cap) => (logits / cap).tanh() * cap,
             None => logits,

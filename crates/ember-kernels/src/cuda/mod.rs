@@ -1,5 +1,6 @@
-//! The CUDA backend's custom kernels (`kernels/*.cu`): `reshape_and_cache` and the paged
-//! attention (decode and prefill, partitioned for long contexts), launched through cubecl on
+//! The CUDA backend's custom kernels (`kernels/*.cu`): `reshape_and_cache`, the paged
+//! attention (decode and prefill, partitioned for long contexts) and the small-batch GEMV of
+//! the linear layers, launched through cubecl on
 //! the stream burn orders its work on ([`raw_kernel`]). Shapes or dtypes a kernel does not
 //! cover fall back to the reference implementation, so results never depend on coverage.
 
@@ -10,7 +11,7 @@ use burn_cubecl::{BoolElement, CubeBackend, FloatElement, IntElement};
 use burn_tensor::{Int, Tensor, TensorPrimitive};
 use cubecl_cuda::CudaRuntime;
 
-pub use ops::{LAST_FALLBACK, PARTITION_SIZE, attention_supported};
+pub use ops::{GEMV_MAX_ROWS, LAST_FALLBACK, PARTITION_SIZE, attention_supported};
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -24,7 +25,7 @@ pub fn fallbacks() -> (usize, usize) {
     (CACHE_FALLBACKS.load(Ordering::Relaxed), ATTENTION_FALLBACKS.load(Ordering::Relaxed))
 }
 
-use crate::{AttentionMetadata, AttentionParams, KvLayerCache, PagedAttentionBackend, reference};
+use crate::{AttentionMetadata, AttentionParams, KvLayerCache, LinearBackend, PagedAttentionBackend, reference};
 
 impl<F, I, BT> PagedAttentionBackend for CubeBackend<CudaRuntime, F, I, BT>
 where
@@ -91,5 +92,21 @@ where
 
     fn needs_padded_groups(params: &AttentionParams) -> bool {
         !attention_supported(params)
+    }
+}
+
+impl<F, I, BT> LinearBackend for CubeBackend<CudaRuntime, F, I, BT>
+where
+    F: FloatElement,
+    I: IntElement,
+    BT: BoolElement,
+{
+    fn linear(x: Tensor<Self, 2>, weight: Tensor<Self, 2>) -> Tensor<Self, 2> {
+        if x.dims()[0] <= GEMV_MAX_ROWS
+            && let Some(y) = ops::gemv(&x.clone().into_primitive().tensor(), &weight.clone().into_primitive().tensor())
+        {
+            return Tensor::from_primitive(TensorPrimitive::Float(y));
+        }
+        x.matmul(weight.transpose())
     }
 }

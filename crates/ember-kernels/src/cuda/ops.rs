@@ -15,6 +15,11 @@ use crate::AttentionParams;
 
 const RESHAPE_AND_CACHE: &str = include_str!("../../../../kernels/reshape_and_cache.cu");
 const PAGED_ATTENTION: &str = include_str!("../../../../kernels/paged_attention.cu");
+const GEMV: &str = include_str!("../../../../kernels/gemv.cu");
+
+/// Largest number of rows the GEMV kernel takes (`EMBER_GEMV_MAX_M`); bigger batches use
+/// burn's matmul.
+pub const GEMV_MAX_ROWS: usize = 8;
 
 /// Keys per partition of the attention kernel (one thread block each).
 pub const PARTITION_SIZE: usize = 512;
@@ -52,6 +57,27 @@ fn reduce_kernels() -> &'static PerDtype {
     static CELL: OnceLock<PerDtype> = OnceLock::new();
     let names = ["ember_paged_attention_reduce_f32", "ember_paged_attention_reduce_f16", "ember_paged_attention_reduce_bf16"];
     kernels(&CELL, PAGED_ATTENTION, names, ATTENTION_THREADS)
+}
+
+fn gemv_kernels() -> &'static PerDtype {
+    static CELL: OnceLock<PerDtype> = OnceLock::new();
+    kernels(&CELL, GEMV, ["ember_gemv_f32", "ember_gemv_f16", "ember_gemv_bf16"], 256)
+}
+
+/// `x [m, k] · weightᵀ` (`weight [n, k]`) for `m <= GEMV_MAX_ROWS`; `None` when the inputs
+/// don't fit the kernel (the caller uses burn's matmul).
+pub fn gemv(x: &CubeTensor<CudaRuntime>, weight: &CubeTensor<CudaRuntime>) -> Option<CubeTensor<CudaRuntime>> {
+    let index = suffix(x.dtype)?;
+    let [m, k] = x.meta.shape().dims::<2>();
+    let [n, k2] = weight.meta.shape().dims::<2>();
+    if m == 0 || m > GEMV_MAX_ROWS || k != k2 || k % 8 != 0 || weight.dtype != x.dtype || !x.is_contiguous() || !weight.is_contiguous() {
+        return None;
+    }
+    let y = empty_device_contiguous_dtype(x.client.clone(), x.device.clone(), Shape::new([m, n]), x.dtype);
+    let buffers = vec![x.handle.clone().binding(), weight.handle.clone().binding(), y.handle.clone().binding()];
+    let grid = (n.div_ceil(8) as u32, 1, 1);
+    launch(&x.client, &gemv_kernels().0[index], grid, buffers, pack_u32(&[m as u32, n as u32, k as u32, 0]));
+    Some(y)
 }
 
 /// Writes `key`/`value` (`[tokens, kv_heads, head_dim]`) into the caches at `slots`

@@ -61,7 +61,7 @@ impl<B: PagedAttentionBackend> AttentionBlock<B> {
     ) -> Tensor<B, 2> {
         let [tokens, _] = x.dims();
         let AttentionParams { num_heads: h, num_kv_heads: kvh, head_dim: d, .. } = self.params;
-        let qkv = self.qkv.forward(x);
+        let qkv = self.qkv.forward_kernel(x);
         let mut q = qkv.clone().narrow(1, 0, h * d).reshape([tokens, h, d]);
         let mut k = qkv.clone().narrow(1, h * d, kvh * d).reshape([tokens, kvh, d]);
         let v = qkv.narrow(1, (h + kvh) * d, kvh * d).reshape([tokens, kvh, d]);
@@ -76,6 +76,6 @@ impl<B: PagedAttentionBackend> AttentionBlock<B> {
         let layer_cache = B::reshape_and_cache(layer_cache, k, v, metadata);
         let out = B::paged_attention(q, &layer_cache, metadata, &self.params);
         cache.put_layer(layer, layer_cache);
-        self.o_proj.forward(out.reshape([tokens, h * d]))
+        self.o_proj.forward_kernel(out.reshape([tokens, h * d]))
     }
 }

@@ -1,6 +1,7 @@
 //! A linear projection `y = x·Wᵀ + b` with the checkpoint's `[out, in]` weight layout.
 
 use burn_tensor::{Tensor, backend::Backend};
+use ember_kernels::LinearBackend;
 
 use crate::error::Result;
 use crate::weights::WeightLoader;
@@ -49,6 +50,18 @@ impl<B: Backend> Linear<B> {
     /// `x: [tokens, in]` → `[tokens, out]`.
     pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
         let y = x.matmul(self.weight.clone().transpose());
+        match &self.bias {
+            Some(b) => y + b.clone().unsqueeze::<2>(),
+            None => y,
+        }
+    }
+}
+
+impl<B: LinearBackend> Linear<B> {
+    /// [`Linear::forward`] through the backend's linear kernel when it has one (the CUDA GEMV
+    /// for small batches); the decoder's projections go through here.
+    pub fn forward_kernel(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        let y = <B as LinearBackend>::linear(x, self.weight.clone());
         match &self.bias {
             Some(b) => y + b.clone().unsqueeze::<2>(),
             None => y,

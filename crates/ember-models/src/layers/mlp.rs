@@ -1,6 +1,7 @@
 //! The gated MLP shared by all families: `down(act(gate(x)) * up(x))`, with gate and up fused
 //! into one projection at load time.
 
+use ember_kernels::LinearBackend;
 use burn_tensor::{Tensor, activation, backend::Backend};
 
 use crate::config::Activation;
@@ -36,12 +37,15 @@ impl<B: Backend> GatedMlp<B> {
         })
     }
 
+}
+
+impl<B: LinearBackend> GatedMlp<B> {
     /// `x: [tokens, hidden]` → `[tokens, hidden]`.
     pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        let gate_up = self.gate_up.forward(x);
+        let gate_up = self.gate_up.forward_kernel(x);
         let gate = gate_up.clone().narrow(1, 0, self.intermediate_size);
         let up = gate_up.narrow(1, self.intermediate_size, self.intermediate_size);
-        self.down.forward(activate(self.activation, gate) * up)
+        self.down.forward_kernel(activate(self.activation, gate) * up)
     }
 }
 

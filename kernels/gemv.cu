@@ -1,0 +1,89 @@
+// gemv: y[m, n] = sum_k x[m, k] * w[n, k] for a few rows m (decode: one row per running
+// sequence), the linear layers' shape when the batch is small and the step is bound by reading
+// the weights. w is the checkpoint's [out_features, in_features] row-major matrix.
+//
+// One warp per output column n (8 warps per block): each lane reads 8 consecutive weights per
+// iteration with one 16-byte (f16/bf16) or two 16-byte (f32) loads, multiplies them with the
+// same 8 elements of every x row (x is small and stays in L1/L2), and the warp reduces at the
+// end. f32 accumulation. Requires k % 8 == 0 and m <= EMBER_GEMV_MAX_M.
+
+#define EMBER_GEMV_MAX_M 8
+#define EMBER_GEMV_WARPS 8
+
+struct GemvParams {
+    unsigned int m;
+    unsigned int n;
+    unsigned int k;
+    unsigned int pad;
+};
+
+__device__ __forceinline__ void ember_load8(const float* p, float out[8]) {
+    const float4 a = reinterpret_cast<const float4*>(p)[0];
+    const float4 b = reinterpret_cast<const float4*>(p)[1];
+    out[0] = a.x; out[1] = a.y; out[2] = a.z; out[3] = a.w;
+    out[4] = b.x; out[5] = b.y; out[6] = b.z; out[7] = b.w;
+}
+
+__device__ __forceinline__ void ember_load8(const __half* p, float out[8]) {
+    const uint4 raw = *reinterpret_cast<const uint4*>(p);
+    const __half2* h = reinterpret_cast<const __half2*>(&raw);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        const float2 f = __half22float2(h[i]);
+        out[2 * i] = f.x;
+        out[2 * i + 1] = f.y;
+    }
+}
+
+__device__ __forceinline__ void ember_load8(const __nv_bfloat16* p, float out[8]) {
+    const uint4 raw = *reinterpret_cast<const uint4*>(p);
+    const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&raw);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        const float2 f = __bfloat1622float2(h[i]);
+        out[2 * i] = f.x;
+        out[2 * i + 1] = f.y;
+    }
+}
+
+template <typename T>
+__device__ void gemv(const T* __restrict__ x, const T* __restrict__ w, T* __restrict__ y, const GemvParams p) {
+    const unsigned int warp = threadIdx.x / EMBER_WARP;
+    const unsigned int lane = threadIdx.x % EMBER_WARP;
+    const unsigned int n = blockIdx.x * EMBER_GEMV_WARPS + warp;
+    if (n >= p.n) return;
+    float acc[EMBER_GEMV_MAX_M];
+#pragma unroll
+    for (int m = 0; m < EMBER_GEMV_MAX_M; ++m) acc[m] = 0.f;
+    const T* row = w + (size_t)n * p.k;
+    for (unsigned int k0 = lane * 8; k0 < p.k; k0 += EMBER_WARP * 8) {
+        float wv[8];
+        ember_load8(row + k0, wv);
+#pragma unroll
+        for (int m = 0; m < EMBER_GEMV_MAX_M; ++m) {
+            if (m < (int)p.m) {
+                float xv[8];
+                ember_load8(x + (size_t)m * p.k + k0, xv);
+#pragma unroll
+                for (int j = 0; j < 8; ++j) acc[m] += wv[j] * xv[j];
+            }
+        }
+    }
+#pragma unroll
+    for (int m = 0; m < EMBER_GEMV_MAX_M; ++m) {
+        if (m < (int)p.m) {
+            const float s = ember_warp_sum(acc[m]);
+            if (lane == 0) y[(size_t)m * p.n + n] = ember_from_float<T>(s);
+        }
+    }
+}
+
+#define EMBER_GEMV(SUFFIX, T)                                                                                   \
+    extern "C" __global__ void __launch_bounds__(EMBER_GEMV_WARPS * EMBER_WARP)                                 \
+        ember_gemv_##SUFFIX(const T* x, const T* w, T* y, const GemvParams p) {                                 \
+        gemv<T>(x, w, y, p);                                                                                    \
+    }
+
+EMBER_GEMV(f32, float)
+EMBER_GEMV(f16, __half)
+EMBER_GEMV(bf16, __nv_bfloat16)
