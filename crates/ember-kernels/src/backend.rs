@@ -5,15 +5,15 @@
 //! kernels must agree with the reference (parity tests). Implementations for the concrete
 //! backends live at the bottom of this file, behind the crate features that bring them in.
 
-use burn_tensor::{Int, Tensor, backend::Backend};
+use burn_tensor::{Int, Tensor};
 
-use crate::{AttentionMetadata, AttentionParams, KvLayerCache, LinearBackend, reference};
+use crate::{AttentionMetadata, AttentionParams, KvLayerCache, LayerOpsBackend, LinearBackend, reference};
 
 /// Paged attention and KV-cache operations.
 ///
-/// It extends [`LinearBackend`], so that model code bound by this one trait gets every custom
-/// op of its backend.
-pub trait PagedAttentionBackend: LinearBackend {
+/// It extends [`LinearBackend`] and [`LayerOpsBackend`], so that model code bound by this one
+/// trait gets every custom op of its backend.
+pub trait PagedAttentionBackend: LinearBackend + LayerOpsBackend {
     /// Writes the step's new keys and values (`[num_tokens, num_kv_heads, head_dim]`) into their
     /// cache slots (`metadata.slot_mapping`; vLLM's `reshape_and_cache`).
     fn reshape_and_cache(
@@ -70,7 +70,6 @@ where
     F: burn_cubecl::FloatElement,
     I: burn_cubecl::IntElement,
     BT: burn_cubecl::BoolElement,
-    Self: Backend,
 {
 }
 

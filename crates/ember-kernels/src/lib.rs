@@ -9,7 +9,10 @@
 //!   `reshape_and_cache`, `paged_attention` and `copy_blocks`. Its default methods are the
 //!   reference implementations in plain burn ops ([`reference`]), which run on every backend.
 //!   Backends with custom kernels (CUDA `kernels/*.cu`, WGSL `shaders/`) override the methods
-//!   and must match the reference in parity tests.
+//!   and must match the reference in parity tests;
+//! - [`LinearBackend`] (the linear layers' product) and [`LayerOpsBackend`] (RMSNorm, residual
+//!   add + RMSNorm, `act(gate) * up`, q/k/v split + rotary embedding): the same pattern for the
+//!   rest of a decoder layer, so a backend can replace every op of a step with its own kernels.
 //!
 //! Nothing here knows about requests or scheduling: the engine turns scheduler output into a
 //! [`BatchLayout`].
@@ -19,6 +22,7 @@ mod backend;
 pub mod cuda;
 mod flat_metadata;
 mod kv_cache;
+mod layer_ops;
 mod linear;
 mod layout;
 mod metadata;
@@ -27,6 +31,7 @@ pub mod reference;
 
 pub use backend::PagedAttentionBackend;
 pub use kv_cache::{KvCache, KvCacheSpec, KvLayerCache};
+pub use layer_ops::{Activation, LayerOpsBackend, NormStyle, QkvShape, RmsNormWeights, StepRope};
 pub use linear::LinearBackend;
 pub use layout::{BatchLayout, LayoutError, SeqLayout};
 pub use flat_metadata::FlatMetadata;

@@ -146,25 +146,25 @@ impl<B: PagedAttentionBackend> DecoderModel<B> {
             hidden = hidden * normalizer;
         }
         let rope = self.rotary.tables(positions, self.dtype);
+        // `hidden` is the last sub-block's output, still to be added to `residual` (vLLM's
+        // layout): each add is fused with the norm that follows it.
+        let mut residual: Option<Tensor<B, 2>> = None;
         for (i, layer) in self.layers.iter().enumerate() {
-            let residual = hidden.clone();
-            let x = layer.input_layernorm.forward(hidden);
-            let mut x = layer.attention.forward(x, &rope, cache, i, metadata);
-            let x = match &layer.feedforward_norms {
-                Some((pre_ff, post_ff)) => {
-                    x = layer.post_attention_layernorm.forward(x);
-                    hidden = residual + x;
-                    let y = layer.mlp.forward(pre_ff.forward(hidden.clone()));
-                    post_ff.forward(y)
-                }
-                None => {
-                    hidden = residual + x;
-                    layer.mlp.forward(layer.post_attention_layernorm.forward(hidden.clone()))
-                }
+            let (x, r) = add_norm(&layer.input_layernorm, hidden, residual.take());
+            let attn = layer.attention.forward(x, &rope, cache, i, metadata);
+            let (x, r) = match &layer.feedforward_norms {
+                // Gemma2: the attention output is normed before its residual add.
+                Some((pre_ff, _)) => pre_ff.forward_add(layer.post_attention_layernorm.forward(attn), r),
+                None => layer.post_attention_layernorm.forward_add(attn, r),
             };
-            hidden = hidden + x;
+            let y = layer.mlp.forward(x);
+            hidden = match &layer.feedforward_norms {
+                Some((_, post_ff)) => post_ff.forward(y),
+                None => y,
+            };
+            residual = Some(r);
         }
-        self.norm.forward(hidden)
+        add_norm(&self.norm, hidden, residual).0
     }
 
     /// LM head (+ Gemma2's final soft-capping) for the given rows: `[rows, hidden]` →
@@ -179,6 +179,14 @@ impl<B: PagedAttentionBackend> DecoderModel<B> {
             Some(cap) => (logits / cap).tanh() * cap,
             None => logits,
         }
+    }
+}
+
+/// `(norm(residual + x), residual + x)`, or `(norm(x), x)` before the first residual.
+fn add_norm<B: PagedAttentionBackend>(norm: &RmsNorm<B>, x: Tensor<B, 2>, residual: Option<Tensor<B, 2>>) -> (Tensor<B, 2>, Tensor<B, 2>) {
+    match residual {
+        Some(r) => norm.forward_add(x, r),
+        None => (norm.forward(x.clone()), x),
     }
 }
 

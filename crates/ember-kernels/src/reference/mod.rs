@@ -1,7 +1,9 @@
 //! Reference implementations in plain burn tensor ops: correct on every backend, used as the
-//! default bodies of [`crate::PagedAttentionBackend`] and as the oracle of kernel parity tests.
+//! default bodies of [`crate::PagedAttentionBackend`] and [`crate::LayerOpsBackend`], and as the
+//! oracle of kernel parity tests.
 
 mod cache_ops;
+pub mod layer_ops;
 mod paged_attention;
 
 pub use cache_ops::{copy_blocks, reshape_and_cache};

@@ -4,6 +4,8 @@
 //! optional pieces a family switches on. Adding a Llama-like family is a new row here, not a
 //! new model file.
 
+pub use ember_kernels::{Activation, NormStyle};
+
 use crate::error::{ModelError, Result};
 
 /// A supported `architectures` value.
@@ -32,35 +34,13 @@ const FAMILIES: [(&str, Family); 6] = [
     ("Gemma2ForCausalLM", Family::Gemma2),
 ];
 
-/// How a family's RMSNorm applies its weight.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NormStyle {
-    /// `x̂ · w` (Llama, Mistral, Qwen).
-    Weight,
-    /// `x̂ · (1 + w)` (Gemma).
-    OnePlusWeight,
-}
-
-/// MLP activation (`act(gate) * up`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Activation {
-    /// SiLU (SwiGLU).
-    Silu,
-    /// GELU with the tanh approximation (`gelu_pytorch_tanh`, GeGLU).
-    GeluTanh,
-    /// Exact GELU (erf).
-    Gelu,
-}
-
-impl Activation {
-    /// Parses a transformers activation name.
-    pub fn from_hf(name: &str) -> Result<Self> {
-        match name {
-            "silu" | "swish" => Ok(Self::Silu),
-            "gelu_pytorch_tanh" | "gelu_new" | "gelu_fast" => Ok(Self::GeluTanh),
-            "gelu" => Ok(Self::Gelu),
-            other => Err(ModelError::Unsupported(format!("activation {other:?}"))),
-        }
+/// Parses a transformers activation name (`hidden_act` / `hidden_activation`).
+pub fn activation_from_hf(name: &str) -> Result<Activation> {
+    match name {
+        "silu" | "swish" => Ok(Activation::Silu),
+        "gelu_pytorch_tanh" | "gelu_new" | "gelu_fast" => Ok(Activation::GeluTanh),
+        "gelu" => Ok(Activation::Gelu),
+        other => Err(ModelError::Unsupported(format!("activation {other:?}"))),
     }
 }
 

@@ -8,7 +8,7 @@ mod family;
 mod raw;
 mod rope;
 
-pub use family::{Activation, ArchSpec, Family, NormStyle};
+pub use family::{Activation, ArchSpec, Family, NormStyle, activation_from_hf};
 pub use raw::{OneOrMany, RawHfConfig};
 pub use rope::{RopeConfig, RopeScaling};
 
@@ -97,7 +97,7 @@ impl ModelConfig {
         }
 
         let act_name = if spec.reads_hidden_activation { raw.hidden_activation.as_deref() } else { raw.hidden_act.as_deref() };
-        let activation = act_name.map(Activation::from_hf).transpose()?.unwrap_or(spec.default_activation);
+        let activation = act_name.map(activation_from_hf).transpose()?.unwrap_or(spec.default_activation);
         let attention_bias = raw.attention_bias.unwrap_or(false);
         let (qkv_bias, o_bias) = if spec.always_qkv_bias { (true, false) } else { (attention_bias, attention_bias) };
 

@@ -140,7 +140,7 @@ impl EncoderConfig {
         }
         let activation = match raw.hidden_act.as_deref() {
             None => Activation::Gelu,
-            Some(name) => Activation::from_hf(name)?,
+            Some(name) => crate::config::activation_from_hf(name)?,
         };
         let config = Self {
             family,

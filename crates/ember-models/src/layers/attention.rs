@@ -2,11 +2,11 @@
 //! embedding, writing K/V into the paged cache, paged attention, output projection.
 
 use burn_tensor::{Tensor, backend::Backend};
-use ember_kernels::{AttentionMetadata, AttentionParams, KvCache, PagedAttentionBackend};
+use ember_kernels::{AttentionMetadata, AttentionParams, KvCache, PagedAttentionBackend, QkvShape, StepRope};
 
 use crate::config::ModelConfig;
 use crate::error::Result;
-use crate::layers::{Linear, RmsNorm, RopeTables};
+use crate::layers::{Linear, RmsNorm};
 use crate::weights::WeightLoader;
 
 /// One layer's self-attention.
@@ -54,7 +54,7 @@ impl<B: PagedAttentionBackend> AttentionBlock<B> {
     pub fn forward(
         &self,
         x: Tensor<B, 2>,
-        rope: &RopeTables<B>,
+        rope: &StepRope<B>,
         cache: &mut KvCache<B>,
         layer: usize,
         metadata: &AttentionMetadata<B>,
@@ -62,15 +62,12 @@ impl<B: PagedAttentionBackend> AttentionBlock<B> {
         let [tokens, _] = x.dims();
         let AttentionParams { num_heads: h, num_kv_heads: kvh, head_dim: d, .. } = self.params;
         let qkv = self.qkv.forward_kernel(x);
-        let mut q = qkv.clone().narrow(1, 0, h * d).reshape([tokens, h, d]);
-        let mut k = qkv.clone().narrow(1, h * d, kvh * d).reshape([tokens, kvh, d]);
-        let v = qkv.narrow(1, (h + kvh) * d, kvh * d).reshape([tokens, kvh, d]);
-        if let (Some(qn), Some(kn)) = (&self.q_norm, &self.k_norm) {
-            q = qn.forward(q);
-            k = kn.forward(k);
-        }
-        let q = rope.apply(q);
-        let k = rope.apply(k);
+        let shape = QkvShape { num_heads: h, num_kv_heads: kvh, head_dim: d };
+        let qk_norm = match (&self.q_norm, &self.k_norm) {
+            (Some(qn), Some(kn)) => Some((qn.weights(), kn.weights())),
+            _ => None,
+        };
+        let (q, k, v) = B::split_qkv_rope(qkv, shape, qk_norm, rope);
 
         let layer_cache = cache.take_layer(layer);
         let layer_cache = B::reshape_and_cache(layer_cache, k, v, metadata);

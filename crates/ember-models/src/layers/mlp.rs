@@ -1,8 +1,8 @@
 //! The gated MLP shared by all families: `down(act(gate(x)) * up(x))`, with gate and up fused
 //! into one projection at load time.
 
-use ember_kernels::LinearBackend;
-use burn_tensor::{Tensor, activation, backend::Backend};
+use burn_tensor::{Tensor, backend::Backend};
+use ember_kernels::{LayerOpsBackend, LinearBackend};
 
 use crate::config::Activation;
 use crate::error::Result;
@@ -39,22 +39,14 @@ impl<B: Backend> GatedMlp<B> {
 
 }
 
-impl<B: LinearBackend> GatedMlp<B> {
+impl<B: LinearBackend + LayerOpsBackend> GatedMlp<B> {
     /// `x: [tokens, hidden]` → `[tokens, hidden]`.
     pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
         let gate_up = self.gate_up.forward_kernel(x);
-        let gate = gate_up.clone().narrow(1, 0, self.intermediate_size);
-        let up = gate_up.narrow(1, self.intermediate_size, self.intermediate_size);
-        self.down.forward_kernel(activate(self.activation, gate) * up)
+        debug_assert_eq!(gate_up.dims()[1], 2 * self.intermediate_size);
+        self.down.forward_kernel(B::act_and_mul(gate_up, self.activation))
     }
 }
 
-/// Applies `activation` elementwise (shared with the encoders' feed-forward).
-pub fn activate<B: Backend, const D: usize>(activation: Activation, x: Tensor<B, D>) -> Tensor<B, D> {
-    match activation {
-        // x / (1 + e^-x), as torch computes SiLU (burn's goes through log-sigmoid: 3x the work).
-        Activation::Silu => x.clone() / (x.neg().exp() + 1.0),
-        Activation::GeluTanh => activation::gelu_approximate(x),
-        Activation::Gelu => activation::gelu(x),
-    }
-}
+/// Applies an activation elementwise (shared with the encoders' feed-forward).
+pub use ember_kernels::reference::layer_ops::activate;

@@ -13,4 +13,4 @@ pub use layer_norm::LayerNorm;
 pub use linear::Linear;
 pub use mlp::{GatedMlp, activate};
 pub use norm::RmsNorm;
-pub use rope::{RopeTables, RotaryEmbedding};
+pub use rope::RotaryEmbedding;

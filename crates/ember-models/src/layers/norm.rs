@@ -1,7 +1,9 @@
 //! RMSNorm over the last dimension, computed in f32 as transformers does, in either family's
-//! weight style (`x̂·w` cast before the multiply, or Gemma's `x̂·(1+w)` multiplied in f32).
+//! weight style (`x̂·w` cast before the multiply, or Gemma's `x̂·(1+w)` multiplied in f32). The
+//! arithmetic is the backend's ([`LayerOpsBackend::rms_norm`] and its fused residual-add form).
 
-use burn_tensor::{FloatDType, Tensor, backend::Backend};
+use burn_tensor::{Tensor, backend::Backend};
+use ember_kernels::{LayerOpsBackend, RmsNormWeights};
 
 use crate::config::NormStyle;
 use crate::error::Result;
@@ -10,10 +12,7 @@ use crate::weights::WeightLoader;
 /// Root-mean-square normalisation with a learned scale.
 #[derive(Debug, Clone)]
 pub struct RmsNorm<B: Backend> {
-    /// `[dim]`, f32; for Gemma already `1 + w`.
-    scale: Tensor<B, 1>,
-    eps: f64,
-    style: NormStyle,
+    weights: RmsNormWeights<B>,
 }
 
 impl<B: Backend> RmsNorm<B> {
@@ -24,21 +23,24 @@ impl<B: Backend> RmsNorm<B> {
             NormStyle::Weight => weight,
             NormStyle::OnePlusWeight => weight + 1.0,
         };
-        Ok(Self { scale, eps, style })
+        Ok(Self { weights: RmsNormWeights { scale, eps, style } })
     }
 
-    /// Normalises over the last dim of `x` (any rank).
-    pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
-        let dtype = x.dtype();
-        let x = x.cast(FloatDType::F32);
-        let variance = (x.clone() * x.clone()).mean_dim(D - 1); // x² (burn-ndarray's powi goes through powf)
-        // A division, not `recip()`: burn-ndarray's SIMD recip is an approximation (~1e-4
-        // relative on x86), enough to move logprobs by 1e-3 in deep models.
-        let normed = x / (variance + self.eps).sqrt();
-        let scale = self.scale.clone().unsqueeze::<D>();
-        match self.style {
-            NormStyle::Weight => normed.cast(dtype) * scale.cast(dtype),
-            NormStyle::OnePlusWeight => (normed * scale).cast(dtype),
-        }
+    /// The scale, epsilon and style (for fused ops that take the norm as an argument).
+    pub fn weights(&self) -> &RmsNormWeights<B> {
+        &self.weights
+    }
+}
+
+impl<B: LayerOpsBackend> RmsNorm<B> {
+    /// Normalises each row of `x: [rows, dim]`.
+    pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        B::rms_norm(x, &self.weights)
+    }
+
+    /// `(norm(residual + x), residual + x)`: the residual add of a pre-norm block fused with
+    /// the next norm.
+    pub fn forward_add(&self, x: Tensor<B, 2>, residual: Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 2>) {
+        B::fused_add_rms_norm(x, residual, &self.weights)
     }
 }

@@ -1,10 +1,13 @@
 //! Rotary position embeddings (the "rotate half" / NeoX layout transformers uses).
 //!
 //! cos/sin tables for every position up to `max_position_embeddings` are computed once on the
-//! host (in f32, as transformers does) and uploaded; each step gathers the rows of its
-//! positions once ([`RopeTables`]) and every layer reuses them.
+//! host (in f32, as transformers does) and uploaded; each step prepares them once for its
+//! positions ([`StepRope`]: the reference gathers the rows, kernels index the tables) and every
+//! layer reuses that. The rotation itself is the backend's
+//! ([`LayerOpsBackend::split_qkv_rope`]).
 
 use burn_tensor::{Int, Tensor, TensorData, backend::Backend};
+use ember_kernels::{LayerOpsBackend, StepRope};
 
 use crate::config::RopeConfig;
 
@@ -15,13 +18,6 @@ pub struct RotaryEmbedding<B: Backend> {
     cos: Tensor<B, 2>,
     /// `[max_positions, head_dim / 2]`, f32.
     sin: Tensor<B, 2>,
-}
-
-/// The cos/sin rows of one step's positions, `[tokens, 1, head_dim / 2]`, in the compute dtype.
-#[derive(Debug, Clone)]
-pub struct RopeTables<B: Backend> {
-    cos: Tensor<B, 3>,
-    sin: Tensor<B, 3>,
 }
 
 impl<B: Backend> RotaryEmbedding<B> {
@@ -41,23 +37,11 @@ impl<B: Backend> RotaryEmbedding<B> {
         let table = |v| Tensor::from_data(TensorData::new(v, [max_positions, half]), (device, burn_tensor::DType::F32));
         Self { cos: table(cos), sin: table(sin) }
     }
-
-    /// Gathers the rows for `positions` (`[tokens]`), cast to `dtype`.
-    pub fn tables(&self, positions: Tensor<B, 1, Int>, dtype: burn_tensor::DType) -> RopeTables<B> {
-        let gather = |t: &Tensor<B, 2>| t.clone().select(0, positions.clone()).cast(dtype).unsqueeze_dim(1);
-        RopeTables { cos: gather(&self.cos), sin: gather(&self.sin) }
-    }
 }
 
-impl<B: Backend> RopeTables<B> {
-    /// Rotates `x: [tokens, heads, head_dim]`.
-    pub fn apply(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let [_, _, head_dim] = x.dims();
-        let half = head_dim / 2;
-        let x1 = x.clone().narrow(2, 0, half);
-        let x2 = x.narrow(2, half, half);
-        let rotated_1 = x1.clone() * self.cos.clone() - x2.clone() * self.sin.clone();
-        let rotated_2 = x2 * self.cos.clone() + x1 * self.sin.clone();
-        Tensor::cat(vec![rotated_1, rotated_2], 2)
+impl<B: LayerOpsBackend> RotaryEmbedding<B> {
+    /// The tables of one step's `positions` (`[tokens]`) in compute dtype `dtype`.
+    pub fn tables(&self, positions: Tensor<B, 1, Int>, dtype: burn_tensor::DType) -> StepRope<B> {
+        B::rope_for_step(self.cos.clone(), self.sin.clone(), positions, dtype)
     }
 }
