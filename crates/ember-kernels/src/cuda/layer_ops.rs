@@ -1,0 +1,233 @@
+//! The CUDA [`LayerOpsBackend`]: launches of `kernels/layer_ops.cu` (RMSNorm with the residual
+//! add fused in, `act(gate) * up`, q/k/v split + q/k norm + rotary embedding), one kernel per
+//! op. Inputs a kernel does not cover (non-contiguous, other dtypes, exact GELU, odd head
+//! sizes) go to the reference bodies.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
+use burn_cubecl::tensor::CubeTensor;
+use burn_cubecl::{BoolElement, CubeBackend, FloatElement, IntElement};
+use burn_tensor::{DType, Int, IntDType, Shape, Tensor, TensorPrimitive};
+use cubecl_cuda::CudaRuntime;
+
+use super::ops::{PerDtype, kernels, suffix};
+use super::raw_kernel::{launch, pack_u32};
+use crate::layer_ops::{Activation, LayerOpsBackend, NormStyle, QkvShape, RmsNormWeights, StepRope};
+use crate::reference::layer_ops as reference;
+
+static FALLBACKS: AtomicUsize = AtomicUsize::new(0);
+
+/// How many layer-op calls ran the reference body since start (parity tests assert 0, so that
+/// they test the kernels).
+pub fn layer_op_fallbacks() -> usize {
+    FALLBACKS.load(Ordering::Relaxed)
+}
+
+fn fell_back() {
+    FALLBACKS.fetch_add(1, Ordering::Relaxed);
+}
+
+const LAYER_OPS: &str = include_str!("../../../../kernels/layer_ops.cu");
+const NORM_THREADS: u32 = 256;
+const ACT_THREADS: u32 = 256;
+const ROPE_WARPS: u32 = 4;
+
+fn norm_kernels() -> &'static PerDtype {
+    static CELL: OnceLock<PerDtype> = OnceLock::new();
+    kernels(&CELL, LAYER_OPS, ["ember_rms_norm_f32", "ember_rms_norm_f16", "ember_rms_norm_bf16"], NORM_THREADS)
+}
+
+fn act_kernels() -> &'static PerDtype {
+    static CELL: OnceLock<PerDtype> = OnceLock::new();
+    let names = ["ember_act_and_mul_f32", "ember_act_and_mul_f16", "ember_act_and_mul_bf16"];
+    kernels(&CELL, LAYER_OPS, names, ACT_THREADS)
+}
+
+fn rope_kernels() -> &'static PerDtype {
+    static CELL: OnceLock<PerDtype> = OnceLock::new();
+    let names = ["ember_split_qkv_rope_f32", "ember_split_qkv_rope_f16", "ember_split_qkv_rope_bf16"];
+    kernels(&CELL, LAYER_OPS, names, ROPE_WARPS * 32)
+}
+
+type Cube = CubeTensor<CudaRuntime>;
+
+fn float<B: burn_tensor::backend::Backend<FloatTensorPrimitive = Cube>, const D: usize>(t: &Tensor<B, D>) -> Cube {
+    t.clone().into_primitive().tensor()
+}
+
+fn style_code(style: NormStyle) -> u32 {
+    match style {
+        NormStyle::Weight => 0,
+        NormStyle::OnePlusWeight => 1,
+    }
+}
+
+fn empty_like(t: &Cube, dims: Vec<usize>) -> Cube {
+    empty_device_contiguous_dtype(t.client.clone(), t.device.clone(), Shape::from(dims), t.dtype)
+}
+
+/// RMSNorm of `x` (after adding `residual` when given): `(out, residual_out)`.
+fn rms_norm(x: &Cube, residual: Option<&Cube>, scale: &Cube, eps: f64, style: NormStyle) -> Option<(Cube, Option<Cube>)> {
+    let index = suffix(x.dtype)?;
+    let [rows, dim] = x.meta.shape().dims::<2>();
+    let inputs_ok = x.is_contiguous() && scale.is_contiguous() && scale.dtype == DType::F32 && scale.meta.shape().num_elements() == dim;
+    if !inputs_ok || residual.is_some_and(|r| !r.is_contiguous() || r.dtype != x.dtype || r.meta.shape() != x.meta.shape()) {
+        return None;
+    }
+    let out = empty_like(x, vec![rows, dim]);
+    let residual_out = residual.map(|_| empty_like(x, vec![rows, dim]));
+    if rows == 0 {
+        return Some((out, residual_out));
+    }
+    let placeholder = || x.handle.clone().binding();
+    let buffers = vec![
+        x.handle.clone().binding(),
+        residual.map_or_else(placeholder, |r| r.handle.clone().binding()),
+        scale.handle.clone().binding(),
+        out.handle.clone().binding(),
+        residual_out.as_ref().map_or_else(placeholder, |r| r.handle.clone().binding()),
+    ];
+    let p = pack_u32(&[rows as u32, dim as u32, style_code(style), residual.is_some() as u32, (eps as f32).to_bits(), 0]);
+    launch(&x.client, &norm_kernels().0[index], (rows as u32, 1, 1), buffers, p);
+    Some((out, residual_out))
+}
+
+fn act_and_mul(gate_up: &Cube, activation: Activation) -> Option<Cube> {
+    let index = suffix(gate_up.dtype)?;
+    let code = match activation {
+        Activation::Silu => 0,
+        Activation::GeluTanh => 1,
+        Activation::Gelu => return None,
+    };
+    let [rows, two_n] = gate_up.meta.shape().dims::<2>();
+    if !gate_up.is_contiguous() || two_n % 2 != 0 {
+        return None;
+    }
+    let n = two_n / 2;
+    let out = empty_like(gate_up, vec![rows, n]);
+    if rows > 0 && n > 0 {
+        let buffers = vec![gate_up.handle.clone().binding(), out.handle.clone().binding()];
+        let grid = ((n as u32).div_ceil(ACT_THREADS), rows as u32, 1);
+        launch(&gate_up.client, &act_kernels().0[index], grid, buffers, pack_u32(&[rows as u32, n as u32, code, 0]));
+    }
+    Some(out)
+}
+
+/// Per-head q/k norms for the rope kernel: q scale, k scale (f32), eps, style.
+type QkNorms = (Cube, Cube, f64, NormStyle);
+
+fn qk_norms<B: burn_tensor::backend::Backend<FloatTensorPrimitive = Cube>>(
+    qk_norm: Option<(&RmsNormWeights<B>, &RmsNormWeights<B>)>,
+) -> Option<Option<QkNorms>> {
+    let Some((qn, kn)) = qk_norm else { return Some(None) };
+    let (qs, ks) = (float(&qn.scale), float(&kn.scale));
+    if qn.style != kn.style || qn.eps != kn.eps || [&qs, &ks].iter().any(|s| !s.is_contiguous() || s.dtype != DType::F32) {
+        return None;
+    }
+    Some(Some((qs, ks, qn.eps, qn.style)))
+}
+
+fn split_qkv_rope(qkv: &Cube, shape: QkvShape, norms: Option<QkNorms>, cos: &Cube, sin: &Cube, positions: &Cube) -> Option<(Cube, Cube, Cube)> {
+    let index = suffix(qkv.dtype)?;
+    let QkvShape { num_heads: h, num_kv_heads: kvh, head_dim: d } = shape;
+    let [tokens, row] = qkv.meta.shape().dims::<2>();
+    let half = cos.meta.shape().dims::<2>()[1];
+    let tables_ok = [cos, sin].iter().all(|t| t.is_contiguous() && t.dtype == DType::F32) && 2 * half == d;
+    if row != (h + 2 * kvh) * d || d % 2 != 0 || !qkv.is_contiguous() || !tables_ok || positions.dtype != DType::I32 || !positions.is_contiguous() {
+        return None;
+    }
+    let q = empty_like(qkv, vec![tokens, h, d]);
+    let k = empty_like(qkv, vec![tokens, kvh, d]);
+    let v = empty_like(qkv, vec![tokens, kvh, d]);
+    if tokens == 0 {
+        return Some((q, k, v));
+    }
+    let (eps, style) = norms.as_ref().map_or((0.0, NormStyle::Weight), |n| (n.2, n.3));
+    let scale_binding = |i: usize| match &norms {
+        Some(n) => if i == 0 { n.0.handle.clone().binding() } else { n.1.handle.clone().binding() },
+        None => cos.handle.clone().binding(),
+    };
+    let buffers = vec![
+        qkv.handle.clone().binding(),
+        cos.handle.clone().binding(),
+        sin.handle.clone().binding(),
+        positions.handle.clone().binding(),
+        scale_binding(0),
+        scale_binding(1),
+        q.handle.clone().binding(),
+        k.handle.clone().binding(),
+        v.handle.clone().binding(),
+    ];
+    let p = pack_u32(&[h as u32, kvh as u32, d as u32, row as u32, half as u32, norms.is_some() as u32, style_code(style), (eps as f32).to_bits()]);
+    let grid = (tokens as u32, ((h + 2 * kvh) as u32).div_ceil(ROPE_WARPS), 1);
+    launch(&qkv.client, &rope_kernels().0[index], grid, buffers, p);
+    Some((q, k, v))
+}
+
+fn wrap<B: burn_tensor::backend::Backend<FloatTensorPrimitive = Cube>, const D: usize>(t: Cube) -> Tensor<B, D> {
+    Tensor::from_primitive(TensorPrimitive::Float(t))
+}
+
+impl<F, I, BT> LayerOpsBackend for CubeBackend<CudaRuntime, F, I, BT>
+where
+    F: FloatElement,
+    I: IntElement,
+    BT: BoolElement,
+{
+    fn rms_norm(x: Tensor<Self, 2>, norm: &RmsNormWeights<Self>) -> Tensor<Self, 2> {
+        match rms_norm(&float(&x), None, &float(&norm.scale), norm.eps, norm.style) {
+            Some((out, _)) => wrap(out),
+            None => {
+                fell_back();
+                reference::rms_norm(x, norm)
+            }
+        }
+    }
+
+    fn fused_add_rms_norm(x: Tensor<Self, 2>, residual: Tensor<Self, 2>, norm: &RmsNormWeights<Self>) -> (Tensor<Self, 2>, Tensor<Self, 2>) {
+        match rms_norm(&float(&x), Some(&float(&residual)), &float(&norm.scale), norm.eps, norm.style) {
+            Some((out, Some(sum))) => (wrap(out), wrap(sum)),
+            _ => {
+                fell_back();
+                let sum = residual + x;
+                (reference::rms_norm(sum.clone(), norm), sum)
+            }
+        }
+    }
+
+    fn act_and_mul(gate_up: Tensor<Self, 2>, activation: Activation) -> Tensor<Self, 2> {
+        match act_and_mul(&float(&gate_up), activation) {
+            Some(out) => wrap(out),
+            None => {
+                fell_back();
+                reference::act_and_mul(gate_up, activation)
+            }
+        }
+    }
+
+    fn rope_for_step(cos_table: Tensor<Self, 2>, sin_table: Tensor<Self, 2>, positions: Tensor<Self, 1, Int>, _dtype: DType) -> StepRope<Self> {
+        // The kernel indexes the tables by position: nothing to gather.
+        let positions = if positions.dtype() == DType::I32 { positions } else { positions.cast(IntDType::I32) };
+        StepRope { positions, cos_table, sin_table, gathered: None }
+    }
+
+    fn split_qkv_rope(
+        qkv: Tensor<Self, 2>,
+        shape: QkvShape,
+        qk_norm: Option<(&RmsNormWeights<Self>, &RmsNormWeights<Self>)>,
+        rope: &StepRope<Self>,
+    ) -> (Tensor<Self, 3>, Tensor<Self, 3>, Tensor<Self, 3>) {
+        let positions = rope.positions.clone().into_primitive();
+        let launched = qk_norms(qk_norm)
+            .and_then(|norms| split_qkv_rope(&float(&qkv), shape, norms, &float(&rope.cos_table), &float(&rope.sin_table), &positions));
+        match launched {
+            Some((q, k, v)) => (wrap(q), wrap(k), wrap(v)),
+            None => {
+                fell_back();
+                reference::split_qkv_rope(qkv, shape, qk_norm, rope)
+            }
+        }
+    }
+}

@@ -1,0 +1,173 @@
+// The decoder's small per-layer ops, each one launch (vLLM fuses the same ones): RMSNorm with an
+// optional residual add before it, `act(gate) * up`, and the split of the fused q/k/v
+// projection with Qwen3's optional per-head q/k RMSNorm and the rotary embedding.
+//
+// Every op rounds to the element type T exactly where transformers rounds in T (and computes in
+// f32 where it upcasts), so f16/bf16 results are the same bits as the reference up to the
+// order of the f32 sums. Products and sums that transformers rounds separately use __fmul_rn /
+// __fadd_rn so the compiler cannot contract them into an FMA.
+
+template <typename T> __device__ __forceinline__ float ember_round(float x) { return ember_to_float(ember_from_float<T>(x)); }
+
+#define EMBER_NORM_THREADS 256
+#define EMBER_NORM_WEIGHT 0        // x̂ cast to T, times T(scale)
+#define EMBER_NORM_ONE_PLUS 1      // x̂ times scale (already 1 + w) in f32, then cast
+
+struct RmsNormParams {
+    unsigned int rows;
+    unsigned int dim;
+    unsigned int style;
+    unsigned int has_residual;
+    float eps;
+    unsigned int pad;
+};
+
+__device__ __forceinline__ float ember_block_sum(float v, float* scratch) {
+    const unsigned int lane = threadIdx.x % EMBER_WARP, warp = threadIdx.x / EMBER_WARP;
+    v = ember_warp_sum(v);
+    if (lane == 0) scratch[warp] = v;
+    __syncthreads();
+    float total = 0.f;
+    for (unsigned int w = 0; w < blockDim.x / EMBER_WARP; ++w) total += scratch[w];
+    return total;
+}
+
+template <typename T>
+__device__ __forceinline__ T ember_apply_norm(float x, float inv_rms_div, float scale, unsigned int style) {
+    const float normed = x / inv_rms_div;  // x / sqrt(mean + eps), an IEEE division like the reference
+    if (style == EMBER_NORM_WEIGHT) return ember_from_float<T>(__fmul_rn(ember_round<T>(normed), ember_round<T>(scale)));
+    return ember_from_float<T>(__fmul_rn(normed, scale));
+}
+
+// One block per row. With has_residual: sum = T(x + residual) is written to residual_out and
+// normalised; otherwise x is. Each thread re-reads only the elements it wrote.
+template <typename T>
+__device__ void rms_norm(const T* __restrict__ x, const T* __restrict__ residual, const float* __restrict__ scale,
+                         T* __restrict__ out, T* __restrict__ residual_out, const RmsNormParams p) {
+    __shared__ float scratch[EMBER_NORM_THREADS / EMBER_WARP];
+    const size_t row = (size_t)blockIdx.x * p.dim;
+    float sq = 0.f;
+    for (unsigned int i = threadIdx.x; i < p.dim; i += blockDim.x) {
+        float v = ember_to_float(x[row + i]);
+        if (p.has_residual) {
+            const T sum = ember_from_float<T>(__fadd_rn(ember_to_float(residual[row + i]), v));
+            residual_out[row + i] = sum;
+            v = ember_to_float(sum);
+        }
+        sq = __fmaf_rn(v, v, sq);
+    }
+    const float total = ember_block_sum(sq, scratch);
+    const float root = __fsqrt_rn(__fadd_rn(__fdiv_rn(total, (float)p.dim), p.eps));
+    for (unsigned int i = threadIdx.x; i < p.dim; i += blockDim.x) {
+        const float v = ember_to_float(p.has_residual ? residual_out[row + i] : x[row + i]);
+        out[row + i] = ember_apply_norm<T>(v, root, scale[i], p.style);
+    }
+}
+
+#define EMBER_ACT_SILU 0
+#define EMBER_ACT_GELU_TANH 1
+#define EMBER_ACT_THREADS 256
+
+struct ActAndMulParams {
+    unsigned int rows;
+    unsigned int n;  // output columns; gate_up has 2n
+    unsigned int activation;
+    unsigned int pad;
+};
+
+__device__ __forceinline__ float ember_activate(float x, unsigned int activation) {
+    if (activation == EMBER_ACT_SILU) return __fdiv_rn(x, __fadd_rn(1.f, expf(-x)));
+    // gelu_pytorch_tanh: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+    const float inner = 0.7978845608028654f * (x + 0.044715f * x * x * x);
+    return 0.5f * x * (1.f + tanhf(inner));
+}
+
+// grid (ceil(n / threads), rows): one output element per thread.
+template <typename T>
+__device__ void act_and_mul(const T* __restrict__ gate_up, T* __restrict__ out, const ActAndMulParams p) {
+    const unsigned int col = blockIdx.x * blockDim.x + threadIdx.x;
+    if (col >= p.n) return;
+    const size_t row = blockIdx.y;
+    const float gate = ember_to_float(gate_up[row * 2 * p.n + col]);
+    const float up = ember_to_float(gate_up[row * 2 * p.n + p.n + col]);
+    out[row * p.n + col] = ember_from_float<T>(__fmul_rn(ember_round<T>(ember_activate(gate, p.activation)), up));
+}
+
+#define EMBER_ROPE_WARPS 4
+
+struct SplitQkvRopeParams {
+    unsigned int heads;
+    unsigned int kv_heads;
+    unsigned int head_dim;
+    unsigned int qkv_row;  // elements per qkv row: (heads + 2 kv_heads) * head_dim
+    unsigned int table_half;  // columns of the cos/sin tables (head_dim / 2)
+    unsigned int has_qk_norm;
+    unsigned int norm_style;
+    float eps;
+};
+
+// grid (tokens, ceil((heads + 2 kv_heads) / EMBER_ROPE_WARPS)); one warp per head. q and k heads
+// are (optionally) RMS-normed over head_dim, then rotated: out1 = x1 c - x2 s, out2 = x2 c + x1 s
+// with c, s rounded to T and each product rounded to T (transformers' q * cos + rotate_half(q) *
+// sin in T). v heads are copied.
+template <typename T>
+__device__ void split_qkv_rope(const T* __restrict__ qkv, const float* __restrict__ cos_table,
+                               const float* __restrict__ sin_table, const int* __restrict__ positions,
+                               const float* __restrict__ q_scale, const float* __restrict__ k_scale,
+                               T* __restrict__ q, T* __restrict__ k, T* __restrict__ v, const SplitQkvRopeParams p) {
+    const unsigned int lane = threadIdx.x % EMBER_WARP;
+    const unsigned int head = blockIdx.y * EMBER_ROPE_WARPS + threadIdx.x / EMBER_WARP;
+    const unsigned int token = blockIdx.x;
+    const unsigned int d = p.head_dim, half = d / 2;
+    if (head >= p.heads + 2 * p.kv_heads) return;
+    const T* src = qkv + (size_t)token * p.qkv_row + (size_t)head * d;
+    if (head >= p.heads + p.kv_heads) {
+        T* dst = v + ((size_t)token * p.kv_heads + (head - p.heads - p.kv_heads)) * d;
+        for (unsigned int i = lane; i < d; i += EMBER_WARP) dst[i] = src[i];
+        return;
+    }
+    const bool is_q = head < p.heads;
+    T* dst = is_q ? q + ((size_t)token * p.heads + head) * d : k + ((size_t)token * p.kv_heads + (head - p.heads)) * d;
+    float root = 1.f;
+    if (p.has_qk_norm) {
+        float sq = 0.f;
+        for (unsigned int i = lane; i < d; i += EMBER_WARP) {
+            const float x = ember_to_float(src[i]);
+            sq = __fmaf_rn(x, x, sq);
+        }
+        root = __fsqrt_rn(__fadd_rn(__fdiv_rn(ember_warp_sum(sq), (float)d), p.eps));
+    }
+    const float* scale = is_q ? q_scale : k_scale;
+    const size_t table_row = (size_t)positions[token] * p.table_half;
+    for (unsigned int i = lane; i < half; i += EMBER_WARP) {
+        float x1 = ember_to_float(src[i]);
+        float x2 = ember_to_float(src[i + half]);
+        if (p.has_qk_norm) {
+            x1 = ember_to_float(ember_apply_norm<T>(x1, root, scale[i], p.norm_style));
+            x2 = ember_to_float(ember_apply_norm<T>(x2, root, scale[i + half], p.norm_style));
+        }
+        const float c = ember_round<T>(cos_table[table_row + i]);
+        const float s = ember_round<T>(sin_table[table_row + i]);
+        dst[i] = ember_from_float<T>(__fsub_rn(ember_round<T>(__fmul_rn(x1, c)), ember_round<T>(__fmul_rn(x2, s))));
+        dst[i + half] = ember_from_float<T>(__fadd_rn(ember_round<T>(__fmul_rn(x2, c)), ember_round<T>(__fmul_rn(x1, s))));
+    }
+}
+
+#define EMBER_LAYER_OPS(SUFFIX, T)                                                                               \
+    extern "C" __global__ void __launch_bounds__(EMBER_NORM_THREADS) ember_rms_norm_##SUFFIX(                   \
+        const T* x, const T* residual, const float* scale, T* out, T* residual_out, const RmsNormParams p) {     \
+        rms_norm<T>(x, residual, scale, out, residual_out, p);                                                  \
+    }                                                                                                           \
+    extern "C" __global__ void __launch_bounds__(EMBER_ACT_THREADS)                                             \
+        ember_act_and_mul_##SUFFIX(const T* gate_up, T* out, const ActAndMulParams p) {                         \
+        act_and_mul<T>(gate_up, out, p);                                                                        \
+    }                                                                                                           \
+    extern "C" __global__ void __launch_bounds__(EMBER_ROPE_WARPS * EMBER_WARP) ember_split_qkv_rope_##SUFFIX(  \
+        const T* qkv, const float* cos_table, const float* sin_table, const int* positions,                     \
+        const float* q_scale, const float* k_scale, T* q, T* k, T* v, const SplitQkvRopeParams p) {             \
+        split_qkv_rope<T>(qkv, cos_table, sin_table, positions, q_scale, k_scale, q, k, v, p);                  \
+    }
+
+EMBER_LAYER_OPS(f32, float)
+EMBER_LAYER_OPS(f16, __half)
+EMBER_LAYER_OPS(bf16, __nv_bfloat16)
