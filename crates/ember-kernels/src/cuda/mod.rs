@@ -1,9 +1,10 @@
 //! The CUDA backend's custom kernels (`kernels/*.cu`): `reshape_and_cache`, the paged
-//! attention (decode and prefill, partitioned for long contexts) and the small-batch GEMV of
-//! the linear layers, launched through cubecl on
+//! attention (decode and prefill, partitioned for long contexts), the linear layers' GEMV and
+//! GEMM, and the fused per-layer ops ([`layer_ops`]), launched through cubecl on
 //! the stream burn orders its work on ([`raw_kernel`]). Shapes or dtypes a kernel does not
 //! cover fall back to the reference implementation, so results never depend on coverage.
 
+mod layer_ops;
 mod ops;
 mod raw_kernel;
 
@@ -11,6 +12,7 @@ use burn_cubecl::{BoolElement, CubeBackend, FloatElement, IntElement};
 use burn_tensor::{Int, Tensor, TensorPrimitive};
 use cubecl_cuda::CudaRuntime;
 
+pub use layer_ops::layer_op_fallbacks;
 pub use ops::{GEMV_MAX_ROWS, LAST_FALLBACK, PARTITION_SIZE, attention_supported};
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -102,11 +104,18 @@ where
     BT: BoolElement,
 {
     fn linear(x: Tensor<Self, 2>, weight: Tensor<Self, 2>) -> Tensor<Self, 2> {
-        if x.dims()[0] <= GEMV_MAX_ROWS
-            && let Some(y) = ops::gemv(&x.clone().into_primitive().tensor(), &weight.clone().into_primitive().tensor())
-        {
-            return Tensor::from_primitive(TensorPrimitive::Float(y));
+        let (xp, wp) = (x.clone().into_primitive().tensor(), weight.clone().into_primitive().tensor());
+        let y = if x.dims()[0] <= GEMV_MAX_ROWS { ops::gemv(&xp, &wp) } else if burn_gemm() { None } else { ops::gemm(&xp, &wp) };
+        match y {
+            Some(y) => Tensor::from_primitive(TensorPrimitive::Float(y)),
+            None => x.matmul(weight.transpose()),
         }
-        x.matmul(weight.transpose())
     }
+}
+
+/// `EMBER_CUDA_GEMM=burn` routes batches above the GEMV's rows to burn's matmul instead of
+/// `kernels/gemm.cu` (to compare the two; read once).
+fn burn_gemm() -> bool {
+    static BURN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *BURN.get_or_init(|| std::env::var("EMBER_CUDA_GEMM").is_ok_and(|v| v == "burn"))
 }

@@ -1,4 +1,5 @@
-//! The CUDA launches of `kernels/reshape_and_cache.cu` and `kernels/paged_attention.cu` on
+//! The CUDA launches of `kernels/reshape_and_cache.cu`, `kernels/paged_attention.cu`,
+//! `kernels/gemv.cu` and `kernels/gemm.cu` on
 //! burn tensors of `CubeBackend<CudaRuntime, ..>`: argument checks (dtype, contiguity, shapes
 //! the kernels support), output allocation, grid sizes. A case a kernel does not cover returns
 //! `None` and the caller falls back to the reference implementation.
@@ -16,6 +17,7 @@ use crate::AttentionParams;
 const RESHAPE_AND_CACHE: &str = include_str!("../../../../kernels/reshape_and_cache.cu");
 const PAGED_ATTENTION: &str = include_str!("../../../../kernels/paged_attention.cu");
 const GEMV: &str = include_str!("../../../../kernels/gemv.cu");
+const GEMM: &str = include_str!("../../../../kernels/gemm.cu");
 
 /// Largest number of rows the GEMV kernel takes (`EMBER_GEMV_MAX_M`); bigger batches use
 /// burn's matmul.
@@ -25,7 +27,7 @@ pub const GEMV_MAX_ROWS: usize = 8;
 pub const PARTITION_SIZE: usize = 512;
 const ATTENTION_THREADS: u32 = 128;
 
-fn suffix(dtype: DType) -> Option<usize> {
+pub(super) fn suffix(dtype: DType) -> Option<usize> {
     match dtype {
         DType::F32 => Some(0),
         DType::F16 => Some(1),
@@ -35,9 +37,9 @@ fn suffix(dtype: DType) -> Option<usize> {
 }
 
 /// One kernel per dtype, built once.
-struct PerDtype([RawCudaKernel; 3]);
+pub(super) struct PerDtype(pub(super) [RawCudaKernel; 3]);
 
-fn kernels(cell: &'static OnceLock<PerDtype>, file: &'static str, names: [&'static str; 3], threads: u32) -> &'static PerDtype {
+pub(super) fn kernels(cell: &'static OnceLock<PerDtype>, file: &'static str, names: [&'static str; 3], threads: u32) -> &'static PerDtype {
     cell.get_or_init(|| PerDtype(names.map(|n| RawCudaKernel::new(file, n, threads))))
 }
 
@@ -64,13 +66,49 @@ fn gemv_kernels() -> &'static PerDtype {
     kernels(&CELL, GEMV, ["ember_gemv_f32", "ember_gemv_f16", "ember_gemv_bf16"], 256)
 }
 
+fn gemm_kernels() -> &'static PerDtype {
+    static CELL: OnceLock<PerDtype> = OnceLock::new();
+    kernels(&CELL, GEMM, ["ember_gemm_f32", "ember_gemm_f16", "ember_gemm_bf16"], 256)
+}
+
+/// Whether the kernels' 16-byte vector loads may read `t` (its view starts 16-byte aligned).
+fn aligned16(t: &CubeTensor<CudaRuntime>) -> bool {
+    t.handle.offset_start.unwrap_or(0) % 16 == 0
+}
+
+/// Whether `x [m, k]` and `weight [n, k]` fit the GEMV/GEMM kernels' requirements.
+fn linear_inputs_ok(x: &CubeTensor<CudaRuntime>, weight: &CubeTensor<CudaRuntime>) -> bool {
+    let [m, k] = x.meta.shape().dims::<2>();
+    let [n, k2] = weight.meta.shape().dims::<2>();
+    m > 0 && n > 0 && k == k2 && k % 8 == 0 && weight.dtype == x.dtype
+        && [x, weight].iter().all(|t| t.is_contiguous() && aligned16(t))
+}
+
+/// `x [m, k] · weightᵀ` (`weight [n, k]`) for any `m`: tensor cores (mma.sync) for f16/bf16,
+/// an exact-f32 FFMA kernel for f32 (burn's f32 matmul runs as TF32). `None` when the inputs
+/// don't fit the kernel (the caller uses burn's matmul).
+pub fn gemm(x: &CubeTensor<CudaRuntime>, weight: &CubeTensor<CudaRuntime>) -> Option<CubeTensor<CudaRuntime>> {
+    let index = suffix(x.dtype)?;
+    if !linear_inputs_ok(x, weight) {
+        return None;
+    }
+    let [m, k] = x.meta.shape().dims::<2>();
+    let n = weight.meta.shape().dims::<2>()[0];
+    let y = empty_device_contiguous_dtype(x.client.clone(), x.device.clone(), Shape::new([m, n]), x.dtype);
+    let tile = if x.dtype == DType::F32 { 64 } else { 128 };
+    let buffers = vec![x.handle.clone().binding(), weight.handle.clone().binding(), y.handle.clone().binding()];
+    let grid = (n.div_ceil(tile) as u32, m.div_ceil(tile) as u32, 1);
+    launch(&x.client, &gemm_kernels().0[index], grid, buffers, pack_u32(&[m as u32, n as u32, k as u32, 0]));
+    Some(y)
+}
+
 /// `x [m, k] · weightᵀ` (`weight [n, k]`) for `m <= GEMV_MAX_ROWS`; `None` when the inputs
 /// don't fit the kernel (the caller uses burn's matmul).
 pub fn gemv(x: &CubeTensor<CudaRuntime>, weight: &CubeTensor<CudaRuntime>) -> Option<CubeTensor<CudaRuntime>> {
     let index = suffix(x.dtype)?;
     let [m, k] = x.meta.shape().dims::<2>();
-    let [n, k2] = weight.meta.shape().dims::<2>();
-    if m == 0 || m > GEMV_MAX_ROWS || k != k2 || k % 8 != 0 || weight.dtype != x.dtype || !x.is_contiguous() || !weight.is_contiguous() {
+    let n = weight.meta.shape().dims::<2>()[0];
+    if m > GEMV_MAX_ROWS || !linear_inputs_ok(x, weight) {
         return None;
     }
     let y = empty_device_contiguous_dtype(x.client.clone(), x.device.clone(), Shape::new([m, n]), x.dtype);
