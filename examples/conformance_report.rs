@@ -8,7 +8,8 @@
 //! ```
 //! Environment: BACKEND (cpu|wgpu|cuda), BLOCK (block size), BUDGET (max_num_batched_tokens),
 //! KVBYTES (KV budget; also caps max_model_len at 96), ONLY (prompt indices, comma separated),
-//! NOLP (skip logprobs: report the first diverging step), FUSION (run through burn-fusion).
+//! NOLP (skip logprobs: report the first diverging step), FUSION (run through burn-fusion),
+//! DTYPE (float32 by default; bfloat16 / float16 on GPUs).
 #[path = "../tests/common/mod.rs"]
 mod common;
 use common::*;
@@ -22,6 +23,7 @@ fn main() {
     if let Ok(b) = std::env::var("BLOCK") { args.block_size = b.parse().unwrap(); }
     if let Ok(b) = std::env::var("KVBYTES") { args.kv_cache_memory_bytes = Some(b.parse().unwrap()); args.max_model_len = Some(96); }
     if std::env::var("FUSION").is_ok() { args.enable_fusion = true; }
+    if let Ok(d) = std::env::var("DTYPE") { args.dtype = d.parse().unwrap(); }
     if let Ok(b) = std::env::var("BUDGET") { args.max_num_batched_tokens = b.parse().unwrap(); }
     let only: Option<Vec<usize>> = std::env::var("ONLY").ok().map(|v| v.split(',').map(|x| x.parse().unwrap()).collect());
     let mut llm = LLM::new(args).unwrap();
@@ -44,8 +46,9 @@ fn main() {
             continue;
         };
         let steps: Vec<String> = lps.iter().zip(&r.greedy.steps).map(|(a, b)| format!("{:.0e}", (a.token.logprob - b.logprob).abs())).collect();
+        let first_diff = o.outputs[0].token_ids.iter().zip(&r.greedy.token_ids).position(|(a, b)| a != b);
         let plp = o.prompt_logprobs.as_ref().unwrap();
         let pmax = r.prompt_logprobs.iter().map(|t| (plp[t.position].as_ref().unwrap().token.logprob - t.logprob).abs()).fold(0f32, f32::max);
-        println!("prompt {i} len {} tokens_match {} prompt_lp_max {:.1e} steps {}", r.token_ids.len(), o.outputs[0].token_ids == r.greedy.token_ids, pmax, steps.join(" "));
+        println!("prompt {i} len {} tokens_match {} first_diff {first_diff:?} prompt_lp_max {:.1e} steps {}", r.token_ids.len(), o.outputs[0].token_ids == r.greedy.token_ids, pmax, steps.join(" "));
     }
 }

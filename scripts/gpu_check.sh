@@ -1,32 +1,45 @@
 #!/usr/bin/env bash
-# Runs the CUDA checks on the GPU machine (no cargo there): the kernel parity tests and the
-# cross-backend conformance report on `--backend cuda`, from binaries built on a dev machine:
+# Runs the CUDA checks on the GPU machine (no cargo there), from binaries built on a dev machine:
+# the kernel parity tests, the cross-backend conformance suite on `--backend cuda` (f32: the
+# same assertions as cpu; bf16: within tolerance), and the per-kernel timings beside cuBLAS.
 #
-#   cargo test --test cuda_kernels --no-run && cargo build --example conformance_report
+#   cargo test --test cuda_kernels --test conformance --test conformance_bf16 --no-run
+#   cargo bench --bench cuda_ops --no-run
 #   scripts/gpu_check.sh pack            # strips + gzips them into .carry/
-#   (on the GPU machine, repository root) scripts/gpu_check.sh run
+#   (on the GPU machine, repository root) scripts/gpu_check.sh run [tests|ops|all]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+newest() { ls -t "$1"-* | grep -v '\.d$' | head -1; }
 case "${1:-run}" in
 pack)
     mkdir -p .carry
-    bin=$(ls -t target/debug/deps/cuda_kernels-* | grep -v '\.d$' | head -1)
-    strip -o .carry/cuda_kernels "$bin"
-    strip -o .carry/conformance_report target/debug/examples/conformance_report
-    gzip -f .carry/cuda_kernels .carry/conformance_report
+    for t in cuda_kernels conformance conformance_bf16; do strip -o ".carry/$t" "$(newest "target/debug/deps/$t")"; done
+    strip -o .carry/cuda_ops "$(newest target/release/deps/cuda_ops)"
+    for t in cuda_kernels conformance conformance_bf16 cuda_ops; do gzip -f ".carry/$t"; done
     ls -la .carry
     ;;
 run)
+    what=${2:-all}
     export CUDA_PATH=${CUDA_PATH:-/usr/local/cuda}
     mkdir -p /tmp/ember-bin
-    for b in cuda_kernels conformance_report; do gunzip -c ".carry/$b.gz" > "/tmp/ember-bin/$b"; chmod +x "/tmp/ember-bin/$b"; done
-    nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
-    echo "=== kernel parity (kernels/*.cu vs the dense oracle)"
-    EMBER_TEST_CUDA=1 /tmp/ember-bin/cuda_kernels --nocapture --test-threads 1
-    echo "=== conformance on cuda (greedy tokens and logprobs vs transformers)"
-    for m in llama3 llama2 mistral qwen2 qwen3 gemma gemma2; do
-        echo "--- $m"; BACKEND=cuda /tmp/ember-bin/conformance_report "$m" 2>&1 | grep -E "prompt|preempt|panicked|error"
-    done
+    for b in cuda_kernels conformance conformance_bf16 cuda_ops; do gunzip -c ".carry/$b.gz" > "/tmp/ember-bin/$b"; chmod +x "/tmp/ember-bin/$b"; done
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader
+    status=0
+    if [ "$what" != ops ]; then
+        echo "=== kernel parity (kernels/*.cu vs the dense oracle, host products and reference ops)"
+        EMBER_TEST_CUDA=1 /tmp/ember-bin/cuda_kernels --nocapture --test-threads 1 || status=1
+        echo "=== conformance on cuda, f32 (the assertions cpu and wgpu pass; no Vulkan here)"
+        EMBER_TEST_CUDA=1 EMBER_TEST_WGPU=0 /tmp/ember-bin/conformance --test-threads 1 2>&1 | grep -v "^SKIP" || status=1
+        echo "=== conformance on cuda, bf16 (within tolerance)"
+        EMBER_TEST_CUDA=1 EMBER_TEST_WGPU=0 /tmp/ember-bin/conformance_bf16 --nocapture || status=1
+    fi
+    if [ "$what" != tests ]; then
+        echo "=== kernels one at a time (cargo bench --bench cuda_ops)"
+        /tmp/ember-bin/cuda_ops || status=1
+        echo "=== cuBLAS on the same shapes (benches/torch_ops.py)"
+        python3 benches/torch_ops.py || status=1
+    fi
+    exit $status
     ;;
-*) echo "usage: $0 pack|run" >&2; exit 2 ;;
+*) echo "usage: $0 pack|run [tests|ops|all]" >&2; exit 2 ;;
 esac

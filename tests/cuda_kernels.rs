@@ -2,7 +2,9 @@
 //! attention is held to (`crates/ember-kernels/tests/attention_oracle/`): reshape_and_cache
 //! exactly, paged attention within each dtype's rounding, over head_dim 64/128/256, GQA,
 //! mixed decode/prefill batches, contexts long enough to split into partitions, Gemma2's
-//! soft-capping and sliding windows. Needs an NVIDIA GPU: runs when `EMBER_TEST_CUDA=1`
+//! soft-capping and sliding windows; the linear layers' GEMV/GEMM against a host product; the
+//! fused layer ops against their reference bodies (`ember_kernels::reference::layer_ops`).
+//! Needs an NVIDIA GPU: runs when `EMBER_TEST_CUDA=1`
 //! (run it with `scripts/gpu_check.sh` on the GPU machine), skips with the reason otherwise.
 
 #![cfg(feature = "cuda")]
@@ -72,11 +74,12 @@ fn paged_attention_matches_the_oracle_in_every_dtype() {
     assert!(failures.is_empty(), "kernel results off the oracle:\n{}", failures.join("\n"));
 }
 
-/// `ember_kernels::LinearBackend::linear` on cuda (the GEMV kernel for up to 8 rows) against a
-/// host f32 product of the same dtype-rounded inputs (f32: both sides sum 14,336 products in
-/// different orders, so 1e-4 of the row scale; burn's TF32 matmul would be ~1e-3).
+/// `ember_kernels::LinearBackend::linear` on cuda (the GEMV kernel for up to 8 rows, the GEMM
+/// above) against a host f32 product of the same dtype-rounded inputs (f32: both sides sum up
+/// to 14,336 products in different orders, so 1e-4 of the row scale; burn's TF32 matmul would
+/// be ~1e-3). The GEMM shapes cross its 128-row/column tiles and its 32-deep K steps.
 #[test]
-fn gemv_matches_a_host_matmul_in_every_dtype() {
+fn linear_matches_a_host_matmul_in_every_dtype() {
     use attention_oracle::Lcg;
     use burn_tensor::{Tensor, TensorData};
     use ember_kernels::LinearBackend;
@@ -86,7 +89,8 @@ fn gemv_matches_a_host_matmul_in_every_dtype() {
     let device = Default::default();
     let mut failures = Vec::new();
     for (dtype, rel) in [(DType::F32, 1e-4f32), (DType::F16, 2e-3), (DType::BF16, 1.6e-2)] {
-        for (m, k, n) in [(1, 4096, 1000), (3, 1024, 777), (8, 14336, 256)] {
+        let shapes = [(1, 4096, 1000), (3, 1024, 777), (8, 14336, 256), (9, 4096, 300), (100, 2048, 1000), (129, 1032, 777), (300, 512, 260), (64, 14336, 128)];
+        for (m, k, n) in shapes {
             let mut rng = Lcg(7 + m as u64);
             let x = rng.vec(m * k, dtype);
             let w = rng.vec(n * k, dtype);
@@ -102,11 +106,92 @@ fn gemv_matches_a_host_matmul_in_every_dtype() {
                     worst = worst.max((y[i * n + j] - exact).abs() / scale);
                 }
             }
-            println!("gemv {dtype:?} m {m} k {k} n {n}: max error / sqrt(k/9) = {worst:.2e}");
+            println!("linear {dtype:?} m {m} k {k} n {n}: max error / sqrt(k/9) = {worst:.2e}");
             if worst >= rel {
                 failures.push(format!("{dtype:?} m {m} k {k} n {n}: {worst:.2e} (tolerance {rel:.0e})"));
             }
         }
     }
-    assert!(failures.is_empty(), "gemv off the host product:\n{}", failures.join("\n"));
+    assert!(failures.is_empty(), "linear off the host product:\n{}", failures.join("\n"));
+}
+
+/// The fused layer ops (`kernels/layer_ops.cu`) against their reference bodies on the same
+/// device and inputs. They round where transformers rounds, so the gap is the order of f32
+/// sums (a bf16/f16 ulp at most where a sum lands on a rounding boundary) and, for the
+/// activations, the reference's rounding of each intermediate to the compute dtype.
+#[test]
+fn layer_ops_match_the_reference_bodies() {
+    use attention_oracle::Lcg;
+    use burn_tensor::{Int, Tensor, TensorData};
+    use ember_kernels::reference::layer_ops as reference;
+    use ember_kernels::{Activation, LayerOpsBackend, NormStyle, QkvShape, RmsNormWeights};
+    type B = CudaBackend;
+    if !enabled() {
+        return;
+    }
+    let device = Default::default();
+    let tensor = |v: Vec<f32>, dims: [usize; 2], dtype: DType| Tensor::<B, 2>::from_data(TensorData::new(v, dims), (&device, dtype));
+    // Largest |a - b| relative to max(1, |b|).
+    let diff = |a: Tensor<B, 2>, b: Tensor<B, 2>| -> f32 {
+        let a: Vec<f32> = a.into_data().convert::<f32>().to_vec().unwrap();
+        let b: Vec<f32> = b.into_data().convert::<f32>().to_vec().unwrap();
+        assert_eq!(a.len(), b.len());
+        a.iter().zip(&b).map(|(x, y)| (x - y).abs() / y.abs().max(1.0)).fold(0.0, f32::max)
+    };
+    let mut failures = Vec::new();
+    for (dtype, tol) in [(DType::F32, 1e-5f32), (DType::F16, 2e-3), (DType::BF16, 1.6e-2)] {
+        let mut rng = Lcg(11);
+        let mut check = |what: String, err: f32| {
+            println!("layer ops {dtype:?} {what}: {err:.2e}");
+            if err > tol {
+                failures.push(format!("{dtype:?} {what}: {err:.2e} (tolerance {tol:.0e})"));
+            }
+        };
+        for (rows, dim) in [(1, 4096), (7, 640), (300, 4096)] {
+            for style in [NormStyle::Weight, NormStyle::OnePlusWeight] {
+                let scale: Vec<f32> = rng.vec(dim, DType::BF16).into_iter().map(|v| v + 0.5).collect();
+                let norm = RmsNormWeights { scale: Tensor::from_data(TensorData::new(scale, [dim]), (&device, DType::F32)), eps: 1e-5, style };
+                let x = tensor(rng.vec(rows * dim, dtype).iter().map(|v| v * 4.0).collect(), [rows, dim], dtype);
+                let r = tensor(rng.vec(rows * dim, dtype), [rows, dim], dtype);
+                check(format!("rms_norm {rows}x{dim} {style:?}"), diff(B::rms_norm(x.clone(), &norm), reference::rms_norm(x.clone(), &norm)));
+                let (normed, sum) = B::fused_add_rms_norm(x.clone(), r.clone(), &norm);
+                let expected_sum = r + x;
+                check(format!("fused_add_rms_norm {rows}x{dim} {style:?} (sum)"), diff(sum, expected_sum.clone()));
+                check(format!("fused_add_rms_norm {rows}x{dim} {style:?} (norm)"), diff(normed, reference::rms_norm(expected_sum, &norm)));
+            }
+            for act in [Activation::Silu, Activation::GeluTanh] {
+                let gate_up = tensor(rng.vec(rows * 2 * dim, dtype).iter().map(|v| v * 8.0).collect(), [rows, 2 * dim], dtype);
+                check(format!("act_and_mul {rows}x{dim} {act:?}"), diff(B::act_and_mul(gate_up.clone(), act), reference::act_and_mul(gate_up, act)));
+            }
+        }
+        for (tokens, h, kvh, d, qk_norm) in [(1, 32, 8, 128, false), (37, 8, 2, 64, true), (5, 4, 4, 256, false)] {
+            let shape = QkvShape { num_heads: h, num_kv_heads: kvh, head_dim: d };
+            let max_pos = 2048;
+            let table = |f: fn(f32) -> f32| {
+                let v: Vec<f32> = (0..max_pos * d / 2).map(|i| f((i / (d / 2)) as f32 / (1.0 + (i % (d / 2)) as f32))).collect();
+                Tensor::<B, 2>::from_data(TensorData::new(v, [max_pos, d / 2]), (&device, DType::F32))
+            };
+            let positions: Vec<i32> = (0..tokens).map(|t| (t * 53 % max_pos) as i32).collect();
+            let positions = Tensor::<B, 1, Int>::from_data(TensorData::new(positions, [tokens]), (&device, DType::I32));
+            let qkv = tensor(rng.vec(tokens * (h + 2 * kvh) * d, dtype).iter().map(|v| v * 3.0).collect(), [tokens, (h + 2 * kvh) * d], dtype);
+            let norm = |rng: &mut Lcg| RmsNormWeights {
+                scale: Tensor::from_data(TensorData::new(rng.vec(d, DType::BF16), [d]), (&device, DType::F32)),
+                eps: 1e-6,
+                style: NormStyle::Weight,
+            };
+            let (qn, kn) = (norm(&mut rng), norm(&mut rng));
+            let norms = qk_norm.then_some((&qn, &kn));
+            let kernel_rope = B::rope_for_step(table(f32::cos), table(f32::sin), positions.clone(), dtype);
+            let reference_rope = reference::rope_for_step(table(f32::cos), table(f32::sin), positions, dtype);
+            let (q, k, v) = B::split_qkv_rope(qkv.clone(), shape, norms, &kernel_rope);
+            let (eq, ek, ev) = reference::split_qkv_rope(qkv, shape, norms, &reference_rope);
+            let flat = |t: Tensor<B, 3>| t.flatten::<2>(1, 2);
+            let what = format!("split_qkv_rope {tokens} tokens {h}/{kvh}x{d} qk_norm {qk_norm}");
+            check(format!("{what} q"), diff(flat(q), flat(eq)));
+            check(format!("{what} k"), diff(flat(k), flat(ek)));
+            check(format!("{what} v"), diff(flat(v), flat(ev)));
+        }
+    }
+    assert_eq!(ember_kernels::cuda::layer_op_fallbacks(), 0, "layer-op calls that ran the reference body");
+    assert!(failures.is_empty(), "layer ops off the reference:\n{}", failures.join("\n"));
 }
