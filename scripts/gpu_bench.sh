@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# The CUDA performance run behind docs/perf.md, on the GPU machine (no cargo there):
+# The CUDA performance runs behind docs/perf.md, on the GPU machine (no cargo there):
 #
-#   cargo build --release --bin ember && scripts/gpu_bench.sh pack     # here
-#   scripts/gpu_bench.sh run [llama3-8b|llama3-1b]                     # there, repository root
+#   cargo build --release --bin ember && scripts/gpu_bench.sh pack      # here
+#   scripts/gpu_bench.sh run [SECTIONS]                                 # there, repository root
 #
-# Writes a random-weight model of the real shape with transformers (benches/make_bench_model.py),
-# then runs `ember bench latency` (single stream) and `ember bench throughput` on it in bf16.
+# Writes a random-weight Llama-3-8B-shaped model with transformers (benches/make_bench_model.py),
+# then runs the sections named (default: latency throughput serve), all in bf16:
+#   latency     `ember bench latency`, batch 1 and 8, 128 in / 128 out, with the step profile
+#   throughput  `ember bench throughput`, ${NUM_PROMPTS:-1000} x 128/128, with the step profile
+#   serve       time from `ember serve` to a healthy server, then `ember bench serve` at
+#               ${RATE:-16} req/s, random 1024 in / 128 out, ${SERVE_PROMPTS:-320} requests
+#   baseline    transformers `generate` (SDPA, bf16) on the same model: batch 1 and batch 256
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-run}" in
@@ -16,16 +21,47 @@ pack)
     ls -la .carry/ember.gz
     ;;
 run)
-    shape=${2:-llama3-8b}
+    shift || true
+    sections=${*:-latency throughput serve}
     export CUDA_PATH=${CUDA_PATH:-/usr/local/cuda}
     gunzip -c .carry/ember.gz > /tmp/ember && chmod +x /tmp/ember
-    model=/tmp/bench-$shape
-    [ -f "$model/config.json" ] || python3 benches/make_bench_model.py --out "$model" --shape "$shape"
-    M="--model $model --backend cuda --dtype bfloat16 --max-model-len 1024"
-    echo "=== single stream: batch 1, 128 in / 128 out"
-    /tmp/ember bench latency $M --input-len 128 --output-len 128 --batch-size 1 --num-iters-warmup 1 --num-iters 3
-    echo "=== offline throughput: ${NUM_PROMPTS:-256} x 128/128"
-    /tmp/ember bench throughput $M --input-len 128 --output-len 128 --num-prompts "${NUM_PROMPTS:-256}"
+    model=/tmp/bench-llama3-8b
+    [ -f "$model/config.json" ] || python3 benches/make_bench_model.py --out "$model" --shape llama3-8b
+    M="--model $model --backend cuda --dtype bfloat16 --max-model-len 2048"
+    for s in $sections; do
+        case $s in
+        latency)
+            echo "=== single stream: batch 1, 128 in / 128 out"
+            EMBER_PROFILE_STEPS=127 /tmp/ember bench latency $M --input-len 128 --output-len 128 --batch-size 1 --num-iters-warmup 1 --num-iters 3
+            echo "=== batch 8, 128 in / 128 out"
+            /tmp/ember bench latency $M --input-len 128 --output-len 128 --batch-size 8 --num-iters-warmup 1 --num-iters 3
+            ;;
+        throughput)
+            echo "=== offline throughput: ${NUM_PROMPTS:-1000} x 128/128"
+            EMBER_PROFILE_STEPS=100 /tmp/ember bench throughput $M --input-len 128 --output-len 128 --num-prompts "${NUM_PROMPTS:-1000}"
+            ;;
+        serve)
+            echo "=== serving: time to ready, then ${RATE:-16} req/s, random 1024 in / 128 out"
+            start=$EPOCHREALTIME
+            /tmp/ember serve "$model" --backend cuda --dtype bfloat16 --max-model-len 2048 --port 8123 > /tmp/serve.log 2>&1 &
+            pid=$!
+            until curl -sf localhost:8123/health > /dev/null; do
+                kill -0 $pid 2>/dev/null || { cat /tmp/serve.log; exit 1; }
+                sleep 0.2
+            done
+            awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "time to ready (process start to /health 200): %.1f s\n", b - a }'
+            /tmp/ember bench serve --port 8123 --model "$model" --random-input-len 1024 --random-output-len 128 \
+                --num-prompts "${SERVE_PROMPTS:-320}" --request-rate "${RATE:-16}" --seed 0
+            kill $pid; wait $pid 2>/dev/null || true
+            ;;
+        baseline)
+            echo "=== transformers generate, bf16, SDPA: batch 1 (128/128), batch 256 (128/128)"
+            python3 benches/transformers_baseline.py --model "$model" --device cuda --dtype bfloat16 --input-len 128 --output-len 128 --num-prompts 1 --batch-size 1
+            python3 benches/transformers_baseline.py --model "$model" --device cuda --dtype bfloat16 --input-len 128 --output-len 128 --num-prompts 256 --batch-size 256
+            ;;
+        *) echo "unknown section $s" >&2; exit 2 ;;
+        esac
+    done
     ;;
-*) echo "usage: $0 pack|run [shape]" >&2; exit 2 ;;
+*) echo "usage: $0 pack|run [latency throughput serve baseline]" >&2; exit 2 ;;
 esac

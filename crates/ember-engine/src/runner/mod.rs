@@ -6,6 +6,7 @@
 //! sample or need prompt logprobs; the on-device sampler; one read-back.
 
 mod inputs;
+mod step_profile;
 
 use burn_tensor::{Int, Tensor, TensorData, activation::log_softmax};
 use ember_core::{
@@ -16,6 +17,7 @@ use ember_models::DecoderModel;
 
 use crate::sampler::{self, RequestGenerators, SamplingRow, top_logprobs};
 use inputs::StepInputs;
+use step_profile::{Phase, StepProfile};
 
 /// Runs the model for the scheduler, on backend `B`.
 pub(crate) struct ModelRunner<B: PagedAttentionBackend> {
@@ -26,6 +28,8 @@ pub(crate) struct ModelRunner<B: PagedAttentionBackend> {
     windows: Vec<Option<usize>>,
     /// Whether the step metadata needs the reference attention's padded groups.
     padded_groups: bool,
+    /// Per-phase step timings (`EMBER_PROFILE_STEPS`).
+    profile: Option<StepProfile>,
 }
 
 impl<B: PagedAttentionBackend> ModelRunner<B> {
@@ -49,11 +53,32 @@ impl<B: PagedAttentionBackend> ModelRunner<B> {
             device,
             generators: RequestGenerators::new(seed),
             windows,
+            profile: StepProfile::from_env(),
         }
     }
 
-    /// Runs one scheduled step.
+    fn mark(&mut self, phase: Phase) {
+        if let Some(profile) = &mut self.profile {
+            profile.done(phase);
+        }
+    }
+
+    /// Runs one scheduled step (timed by the profile when enabled).
     pub(crate) fn execute_model(&mut self, out: &SchedulerOutput, scheduler: &Scheduler) -> ModelRunnerOutput {
+        if let Some(profile) = &mut self.profile {
+            profile.start();
+        }
+        let output = self.execute(out, scheduler);
+        if let Some(profile) = &mut self.profile
+            && !out.scheduled.is_empty()
+        {
+            let tokens = out.total_num_scheduled_tokens;
+            profile.end(tokens, out.scheduled.len());
+        }
+        output
+    }
+
+    fn execute(&mut self, out: &SchedulerOutput, scheduler: &Scheduler) -> ModelRunnerOutput {
         for id in &out.finished_req_ids {
             self.generators.remove(id);
         }
@@ -67,7 +92,9 @@ impl<B: PagedAttentionBackend> ModelRunner<B> {
         let metadata = ember_kernels::AttentionMetadata::<B>::with_padded_groups(&step.layout, &self.windows, &self.device, self.padded_groups);
         let input_ids = int_tensor::<B>(step.input_ids.clone(), &self.device);
         let positions = int_tensor::<B>(step.layout.positions(), &self.device);
+        self.mark(Phase::Prepare);
         let hidden = self.model.forward(input_ids, positions, &mut self.kv_cache, &metadata);
+        self.mark(Phase::Forward);
 
         let mut outputs = vec![RequestRunnerOutput::default(); out.scheduled.len()];
         let num_sample = step.sample_rows.len();
@@ -102,7 +129,10 @@ impl<B: PagedAttentionBackend> ModelRunner<B> {
                     }
                 })
                 .collect();
-            let sampled = sampler::sample(sample_logits, &rows).read(&rows);
+            let batch = sampler::sample(sample_logits, &rows);
+            self.mark(Phase::Sample);
+            let sampled = batch.read(&rows);
+            self.mark(Phase::Wait);
             for (r, token) in step.sample_rows.iter().zip(sampled) {
                 outputs[r.scheduled].sampled_token_id = Some(token.token_id);
                 outputs[r.scheduled].logprobs = token.logprobs;

@@ -1,0 +1,93 @@
+//! [`StepProfile`]: where the wall time of engine steps goes, for performance work. Off unless
+//! `EMBER_PROFILE_STEPS=N` is set; then every N steps it prints to stderr, separately for pure
+//! decode steps and for steps with prefill tokens, the mean milliseconds of:
+//!
+//! - `host`: the engine between two steps (scheduling, detokenising, output processing);
+//! - `prepare`: building the step's inputs and attention metadata, and uploading them;
+//! - `forward`: enqueueing the forward pass (host time: launches are asynchronous, so this is
+//!   the launch cost, not the device's work);
+//! - `sample`: enqueueing the LM head and the sampler;
+//! - `wait`: the read-back of the sampled ids, i.e. the device work still queued when the host
+//!   finished enqueueing (0 would mean the step is bound by launches, not by the device).
+
+use std::time::Instant;
+
+/// Phases of one step, in order.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Phase {
+    Prepare,
+    Forward,
+    Sample,
+    Wait,
+}
+
+const NAMES: [&str; 5] = ["host", "prepare", "forward", "sample", "wait"];
+
+#[derive(Default)]
+struct Totals {
+    steps: u32,
+    tokens: u64,
+    ms: [f64; 5],
+}
+
+/// Accumulates per-phase wall time when enabled.
+pub(crate) struct StepProfile {
+    every: u32,
+    last_end: Option<Instant>,
+    mark: Instant,
+    current: [f64; 5],
+    decode: Totals,
+    mixed: Totals,
+}
+
+impl StepProfile {
+    pub(crate) fn from_env() -> Option<Self> {
+        let every = std::env::var("EMBER_PROFILE_STEPS").ok()?.parse::<u32>().ok().filter(|&n| n > 0)?;
+        Some(Self { every, last_end: None, mark: Instant::now(), current: [0.0; 5], decode: Totals::default(), mixed: Totals::default() })
+    }
+
+    /// A step starts: the time since the previous one ended is the engine's host work.
+    pub(crate) fn start(&mut self) {
+        let now = Instant::now();
+        self.current = [0.0; 5];
+        if let Some(end) = self.last_end {
+            self.current[0] = ms(now - end);
+        }
+        self.mark = now;
+    }
+
+    /// `phase` just finished.
+    pub(crate) fn done(&mut self, phase: Phase) {
+        let now = Instant::now();
+        self.current[phase as usize + 1] += ms(now - self.mark);
+        self.mark = now;
+    }
+
+    /// The step ended; `tokens` were scheduled over `seqs` sequences.
+    pub(crate) fn end(&mut self, tokens: usize, seqs: usize) {
+        self.last_end = Some(Instant::now());
+        let totals = if tokens == seqs { &mut self.decode } else { &mut self.mixed };
+        totals.steps += 1;
+        totals.tokens += tokens as u64;
+        for (sum, v) in totals.ms.iter_mut().zip(self.current) {
+            *sum += v;
+        }
+        if totals.steps == self.every {
+            let label = if tokens == seqs { "decode" } else { "prefill/mixed" };
+            let n = f64::from(totals.steps);
+            let parts: Vec<String> = NAMES.iter().zip(totals.ms).map(|(name, v)| format!("{name} {:.2}", v / n)).collect();
+            let total: f64 = totals.ms.iter().sum::<f64>() / n;
+            eprintln!(
+                "[ember step profile] {label}: {} steps, {:.1} tokens/step, ms/step: {} = {total:.2}",
+                totals.steps,
+                totals.tokens as f64 / n,
+                parts.join(", "),
+            );
+            *totals = Totals::default();
+        }
+    }
+}
+
+fn ms(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
