@@ -55,7 +55,7 @@ fn linear_table(device: &Device) {
         for m in [1usize, 8, 64, 256, 1024, 4096] {
             let x = random(device, [m, k], m as u64);
             let iters = if m * n * k > 1 << 34 { 10 } else { 50 };
-            let ours = time(device, iters, || <B as LinearBackend>::linear(x.clone(), w.clone()));
+            let ours = time(device, iters, || <B as LinearBackend>::linear(x.clone(), w.clone(), None));
             let flops = 2.0 * (m * n * k) as f64;
             let tflops = |ms: f64| flops / ms / 1e9;
             let burn = if m > 8 { Some(time(device, iters, || x.clone().matmul(w.clone().transpose()))) } else { None };

@@ -46,7 +46,8 @@
 //   f16 / bf16: block (EMBER_GEMM_THREADS = 256, 1, 1), grid (ceil(N / 128), ceil(M / 128), 1).
 //   f32:        block (256, 1, 1), grid (ceil(N / 64), ceil(M / 64), 1).
 //   Static shared memory only (48 KB for f16 / bf16, 17 KB for f32). Params passed by value.
-// Requires: K % 8 == 0, x / w / y 16-byte aligned, M >= 1, N >= 1. M, N arbitrary (edges are
+// Rows of x and w may be padded (x_stride, w_stride elements apart; cubecl pitches 2-d
+// allocations), y is dense. Requires: K % 8 == 0, strides % 8 == 0, x / w / y 16-byte aligned, M >= 1, N >= 1. M, N arbitrary (edges are
 // predicated), K need not be a multiple of 32 (the tail is zero-filled).
 
 #define EMBER_GEMM_BM 128
@@ -65,7 +66,9 @@ struct GemmParams {
     unsigned int m;
     unsigned int n;
     unsigned int k;
-    unsigned int pad;
+    unsigned int x_stride;  // elements between rows of x (>= k; cubecl pitches some 2-d rows)
+    unsigned int w_stride;  // elements between rows of w (>= k)
+    unsigned int has_bias;  // add bias[n] to the f32 accumulator before rounding (torch's addmm)
 };
 
 // ---- PTX wrappers ------------------------------------------------------------------------------
@@ -107,11 +110,15 @@ template <> struct EmberMma<__nv_bfloat16> {
     }
 };
 
-// Stores y[row][col] and y[row][col + 1] (col is even); a 32-bit store when both are in range
-// and the pair is 4-byte aligned (n even), else element by element.
+// Stores y[row][col] and y[row][col + 1] (col is even), plus the bias when there is one; a 32-bit
+// store when both are in range and the pair is 4-byte aligned (n even), else element by element.
 template <typename T>
-__device__ __forceinline__ void ember_gemm_store2(T* y, unsigned int row, unsigned int col, const GemmParams& p, float v0, float v1) {
+__device__ __forceinline__ void ember_gemm_store2(T* y, const T* bias, unsigned int row, unsigned int col, const GemmParams& p, float v0, float v1) {
     if (row >= p.m || col >= p.n) return;
+    if (p.has_bias) {
+        v0 += ember_to_float(bias[col]);
+        if (col + 1 < p.n) v1 += ember_to_float(bias[col + 1]);
+    }
     T* dst = y + (size_t)row * p.n + col;
     if (col + 1 < p.n && (p.n & 1u) == 0) {
         const T pair[2] = {ember_from_float<T>(v0), ember_from_float<T>(v1)};
@@ -131,7 +138,7 @@ __device__ __forceinline__ void ember_gemm_store2(T* y, unsigned int row, unsign
 #define EMBER_GEMM_STAGE_BYTES (2 * EMBER_GEMM_TILE_BYTES)
 
 template <typename T>
-__device__ __forceinline__ void gemm_tc(const T* __restrict__ x, const T* __restrict__ w, T* __restrict__ y, const GemmParams p) {
+__device__ __forceinline__ void gemm_tc(const T* __restrict__ x, const T* __restrict__ w, T* __restrict__ y, const T* __restrict__ bias, const GemmParams p) {
     __shared__ __align__(128) unsigned char smem[EMBER_GEMM_STAGES * EMBER_GEMM_STAGE_BYTES];
 
     const unsigned int tid = threadIdx.x;
@@ -170,8 +177,8 @@ __device__ __forceinline__ void gemm_tc(const T* __restrict__ x, const T* __rest
     for (int j = 0; j < 2; ++j) {
         const unsigned int xr = m0 + ld_row + 64 * j;
         const unsigned int wr = n0 + ld_row + 64 * j;
-        src[j] = x + (size_t)(xr < p.m ? xr : 0) * p.k + ld_chunk * 8;
-        src[2 + j] = w + (size_t)(wr < p.n ? wr : 0) * p.k + ld_chunk * 8;
+        src[j] = x + (size_t)(xr < p.m ? xr : 0) * p.x_stride + ld_chunk * 8;
+        src[2 + j] = w + (size_t)(wr < p.n ? wr : 0) * p.w_stride + ld_chunk * 8;
         src_size[j] = xr < p.m ? 16 : 0;
         src_size[2 + j] = wr < p.n ? 16 : 0;
     }
@@ -279,8 +286,8 @@ __device__ __forceinline__ void gemm_tc(const T* __restrict__ x, const T* __rest
         for (int nt = 0; nt < 4; ++nt) {
             const unsigned int r = row_base + mt * 16;
             const unsigned int c = col_base + nt * 8;
-            ember_gemm_store2<T>(y, r, c, p, acc[mt][nt][0], acc[mt][nt][1]);
-            ember_gemm_store2<T>(y, r + 8, c, p, acc[mt][nt][2], acc[mt][nt][3]);
+            ember_gemm_store2<T>(y, bias, r, c, p, acc[mt][nt][0], acc[mt][nt][1]);
+            ember_gemm_store2<T>(y, bias, r + 8, c, p, acc[mt][nt][2], acc[mt][nt][3]);
         }
 }
 
@@ -290,7 +297,7 @@ __device__ __forceinline__ void gemm_tc(const T* __restrict__ x, const T* __rest
 // float4. Row stride 64 + 4 floats keeps float4 alignment.
 #define EMBER_GEMM_F32_LD (EMBER_GEMM_F32_TILE + 4)
 
-__device__ __forceinline__ void gemm_f32(const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ y, const GemmParams p) {
+__device__ __forceinline__ void gemm_f32(const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ y, const float* __restrict__ bias, const GemmParams p) {
     __shared__ __align__(16) float xs[EMBER_GEMM_F32_BK][EMBER_GEMM_F32_LD];
     __shared__ __align__(16) float ws[EMBER_GEMM_F32_BK][EMBER_GEMM_F32_LD];
 
@@ -319,8 +326,8 @@ __device__ __forceinline__ void gemm_f32(const float* __restrict__ x, const floa
             const unsigned int xr = m0 + ld_row + 32 * j;
             const unsigned int wr = n0 + ld_row + 32 * j;
             const float4 zero = make_float4(0.f, 0.f, 0.f, 0.f);
-            xv[j] = (k_ok && xr < p.m) ? *reinterpret_cast<const float4*>(x + (size_t)xr * p.k + k0 + ld_c) : zero;
-            wv[j] = (k_ok && wr < p.n) ? *reinterpret_cast<const float4*>(w + (size_t)wr * p.k + k0 + ld_c) : zero;
+            xv[j] = (k_ok && xr < p.m) ? *reinterpret_cast<const float4*>(x + (size_t)xr * p.x_stride + k0 + ld_c) : zero;
+            wv[j] = (k_ok && wr < p.n) ? *reinterpret_cast<const float4*>(w + (size_t)wr * p.w_stride + k0 + ld_c) : zero;
         }
         __syncthreads();  // the previous tile has been consumed
 #pragma unroll
@@ -349,6 +356,10 @@ __device__ __forceinline__ void gemm_f32(const float* __restrict__ x, const floa
         if (r >= p.m) continue;
         const unsigned int c = n0 + tn * 4;
         float* dst = y + (size_t)r * p.n + c;
+        if (p.has_bias)
+#pragma unroll
+            for (int j = 0; j < 4; ++j)
+                if (c + j < p.n) acc[i][j] += bias[c + j];
         if (c + 3 < p.n && (p.n & 3u) == 0) {
             *reinterpret_cast<float4*>(dst) = make_float4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]);
         } else {
@@ -361,13 +372,13 @@ __device__ __forceinline__ void gemm_f32(const float* __restrict__ x, const floa
 
 #define EMBER_GEMM_TC(SUFFIX, T)                                                                               \
     extern "C" __global__ void __launch_bounds__(EMBER_GEMM_THREADS, EMBER_GEMM_MIN_BLOCKS)                     \
-        ember_gemm_##SUFFIX(const T* x, const T* w, T* y, const GemmParams p) {                                 \
-        gemm_tc<T>(x, w, y, p);                                                                                 \
+        ember_gemm_##SUFFIX(const T* x, const T* w, T* y, const T* bias, const GemmParams p) {                  \
+        gemm_tc<T>(x, w, y, bias, p);                                                                           \
     }
 
 EMBER_GEMM_TC(f16, __half)
 EMBER_GEMM_TC(bf16, __nv_bfloat16)
 
-extern "C" __global__ void __launch_bounds__(EMBER_GEMM_THREADS) ember_gemm_f32(const float* x, const float* w, float* y, const GemmParams p) {
-    gemm_f32(x, w, y, p);
+extern "C" __global__ void __launch_bounds__(EMBER_GEMM_THREADS) ember_gemm_f32(const float* x, const float* w, float* y, const float* bias, const GemmParams p) {
+    gemm_f32(x, w, y, bias, p);
 }

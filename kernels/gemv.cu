@@ -5,7 +5,8 @@
 // One warp per output column n (8 warps per block): each lane reads 8 consecutive weights per
 // iteration with one 16-byte (f16/bf16) or two 16-byte (f32) loads, multiplies them with the
 // same 8 elements of every x row (x is small and stays in L1/L2), and the warp reduces at the
-// end. f32 accumulation. Requires k % 8 == 0 and m <= EMBER_GEMV_MAX_M.
+// end. f32 accumulation. Rows of x and w may be padded (strides in elements). Requires
+// k % 8 == 0, strides % 8 == 0, 16-byte aligned pointers and m <= EMBER_GEMV_MAX_M.
 
 #define EMBER_GEMV_MAX_M 8
 #define EMBER_GEMV_WARPS 8
@@ -14,7 +15,9 @@ struct GemvParams {
     unsigned int m;
     unsigned int n;
     unsigned int k;
-    unsigned int pad;
+    unsigned int x_stride;  // elements between rows of x (>= k)
+    unsigned int w_stride;  // elements between rows of w (>= k)
+    unsigned int has_bias;  // add bias[n] before rounding
 };
 
 __device__ __forceinline__ void ember_load8(const float* p, float out[8]) {
@@ -47,7 +50,7 @@ __device__ __forceinline__ void ember_load8(const __nv_bfloat16* p, float out[8]
 }
 
 template <typename T>
-__device__ void gemv(const T* __restrict__ x, const T* __restrict__ w, T* __restrict__ y, const GemvParams p) {
+__device__ void gemv(const T* __restrict__ x, const T* __restrict__ w, T* __restrict__ y, const T* __restrict__ bias, const GemvParams p) {
     const unsigned int warp = threadIdx.x / EMBER_WARP;
     const unsigned int lane = threadIdx.x % EMBER_WARP;
     const unsigned int n = blockIdx.x * EMBER_GEMV_WARPS + warp;
@@ -55,7 +58,7 @@ __device__ void gemv(const T* __restrict__ x, const T* __restrict__ w, T* __rest
     float acc[EMBER_GEMV_MAX_M];
 #pragma unroll
     for (int m = 0; m < EMBER_GEMV_MAX_M; ++m) acc[m] = 0.f;
-    const T* row = w + (size_t)n * p.k;
+    const T* row = w + (size_t)n * p.w_stride;
     for (unsigned int k0 = lane * 8; k0 < p.k; k0 += EMBER_WARP * 8) {
         float wv[8];
         ember_load8(row + k0, wv);
@@ -63,7 +66,7 @@ __device__ void gemv(const T* __restrict__ x, const T* __restrict__ w, T* __rest
         for (int m = 0; m < EMBER_GEMV_MAX_M; ++m) {
             if (m < (int)p.m) {
                 float xv[8];
-                ember_load8(x + (size_t)m * p.k + k0, xv);
+                ember_load8(x + (size_t)m * p.x_stride + k0, xv);
 #pragma unroll
                 for (int j = 0; j < 8; ++j) acc[m] += wv[j] * xv[j];
             }
@@ -73,15 +76,15 @@ __device__ void gemv(const T* __restrict__ x, const T* __restrict__ w, T* __rest
     for (int m = 0; m < EMBER_GEMV_MAX_M; ++m) {
         if (m < (int)p.m) {
             const float s = ember_warp_sum(acc[m]);
-            if (lane == 0) y[(size_t)m * p.n + n] = ember_from_float<T>(s);
+            if (lane == 0) y[(size_t)m * p.n + n] = ember_from_float<T>(p.has_bias ? s + ember_to_float(bias[n]) : s);
         }
     }
 }
 
 #define EMBER_GEMV(SUFFIX, T)                                                                                   \
     extern "C" __global__ void __launch_bounds__(EMBER_GEMV_WARPS * EMBER_WARP)                                 \
-        ember_gemv_##SUFFIX(const T* x, const T* w, T* y, const GemvParams p) {                                 \
-        gemv<T>(x, w, y, p);                                                                                    \
+        ember_gemv_##SUFFIX(const T* x, const T* w, T* y, const T* bias, const GemvParams p) {                  \
+        gemv<T>(x, w, y, bias, p);                                                                              \
     }
 
 EMBER_GEMV(f32, float)

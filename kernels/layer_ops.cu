@@ -19,6 +19,8 @@ struct RmsNormParams {
     unsigned int style;
     unsigned int has_residual;
     float eps;
+    unsigned int x_stride;         // elements between rows of x (rows may be padded)
+    unsigned int residual_stride;  // elements between rows of residual
     unsigned int pad;
 };
 
@@ -40,17 +42,19 @@ __device__ __forceinline__ T ember_apply_norm(float x, float inv_rms_div, float 
 }
 
 // One block per row. With has_residual: sum = T(x + residual) is written to residual_out and
-// normalised; otherwise x is. Each thread re-reads only the elements it wrote.
+// normalised; otherwise x is. Each thread re-reads only the elements it wrote. Outputs are
+// dense; inputs may have padded rows.
 template <typename T>
 __device__ void rms_norm(const T* __restrict__ x, const T* __restrict__ residual, const float* __restrict__ scale,
                          T* __restrict__ out, T* __restrict__ residual_out, const RmsNormParams p) {
     __shared__ float scratch[EMBER_NORM_THREADS / EMBER_WARP];
     const size_t row = (size_t)blockIdx.x * p.dim;
+    const T* x_row = x + (size_t)blockIdx.x * p.x_stride;
     float sq = 0.f;
     for (unsigned int i = threadIdx.x; i < p.dim; i += blockDim.x) {
-        float v = ember_to_float(x[row + i]);
+        float v = ember_to_float(x_row[i]);
         if (p.has_residual) {
-            const T sum = ember_from_float<T>(__fadd_rn(ember_to_float(residual[row + i]), v));
+            const T sum = ember_from_float<T>(__fadd_rn(ember_to_float(residual[(size_t)blockIdx.x * p.residual_stride + i]), v));
             residual_out[row + i] = sum;
             v = ember_to_float(sum);
         }
@@ -59,7 +63,7 @@ __device__ void rms_norm(const T* __restrict__ x, const T* __restrict__ residual
     const float total = ember_block_sum(sq, scratch);
     const float root = __fsqrt_rn(__fadd_rn(__fdiv_rn(total, (float)p.dim), p.eps));
     for (unsigned int i = threadIdx.x; i < p.dim; i += blockDim.x) {
-        const float v = ember_to_float(p.has_residual ? residual_out[row + i] : x[row + i]);
+        const float v = ember_to_float(p.has_residual ? residual_out[row + i] : x_row[i]);
         out[row + i] = ember_apply_norm<T>(v, root, scale[i], p.style);
     }
 }
@@ -72,7 +76,7 @@ struct ActAndMulParams {
     unsigned int rows;
     unsigned int n;  // output columns; gate_up has 2n
     unsigned int activation;
-    unsigned int pad;
+    unsigned int in_stride;  // elements between rows of gate_up (>= 2n)
 };
 
 __device__ __forceinline__ float ember_activate(float x, unsigned int activation) {
@@ -88,8 +92,8 @@ __device__ void act_and_mul(const T* __restrict__ gate_up, T* __restrict__ out, 
     const unsigned int col = blockIdx.x * blockDim.x + threadIdx.x;
     if (col >= p.n) return;
     const size_t row = blockIdx.y;
-    const float gate = ember_to_float(gate_up[row * 2 * p.n + col]);
-    const float up = ember_to_float(gate_up[row * 2 * p.n + p.n + col]);
+    const float gate = ember_to_float(gate_up[row * p.in_stride + col]);
+    const float up = ember_to_float(gate_up[row * p.in_stride + p.n + col]);
     out[row * p.n + col] = ember_from_float<T>(__fmul_rn(ember_round<T>(ember_activate(gate, p.activation)), up));
 }
 
@@ -99,8 +103,8 @@ struct SplitQkvRopeParams {
     unsigned int heads;
     unsigned int kv_heads;
     unsigned int head_dim;
-    unsigned int qkv_row;  // elements per qkv row: (heads + 2 kv_heads) * head_dim
-    unsigned int table_half;  // columns of the cos/sin tables (head_dim / 2)
+    unsigned int qkv_stride;    // elements between rows of qkv (>= (heads + 2 kv_heads) * head_dim)
+    unsigned int table_stride;  // elements between rows of the cos/sin tables (>= head_dim / 2)
     unsigned int has_qk_norm;
     unsigned int norm_style;
     float eps;
@@ -120,7 +124,7 @@ __device__ void split_qkv_rope(const T* __restrict__ qkv, const float* __restric
     const unsigned int token = blockIdx.x;
     const unsigned int d = p.head_dim, half = d / 2;
     if (head >= p.heads + 2 * p.kv_heads) return;
-    const T* src = qkv + (size_t)token * p.qkv_row + (size_t)head * d;
+    const T* src = qkv + (size_t)token * p.qkv_stride + (size_t)head * d;
     if (head >= p.heads + p.kv_heads) {
         T* dst = v + ((size_t)token * p.kv_heads + (head - p.heads - p.kv_heads)) * d;
         for (unsigned int i = lane; i < d; i += EMBER_WARP) dst[i] = src[i];
@@ -138,7 +142,7 @@ __device__ void split_qkv_rope(const T* __restrict__ qkv, const float* __restric
         root = __fsqrt_rn(__fadd_rn(__fdiv_rn(ember_warp_sum(sq), (float)d), p.eps));
     }
     const float* scale = is_q ? q_scale : k_scale;
-    const size_t table_row = (size_t)positions[token] * p.table_half;
+    const size_t table_row = (size_t)positions[token] * p.table_stride;
     for (unsigned int i = lane; i < half; i += EMBER_WARP) {
         float x1 = ember_to_float(src[i]);
         float x2 = ember_to_float(src[i + half]);

@@ -11,10 +11,10 @@
 // [num_blocks, block_size, num_kv_heads, head_dim]; block_tables [num_seqs, max_blocks_per_seq]
 // with rows `block_table_stride` apart;
 // token_seq / token_pos [num_tokens] (the token's sequence and its absolute position, which is
-// the number of keys it sees minus one). head_dim must be a multiple of 32, at most 256.
+// the number of keys it sees minus one). head_dim at most 256 (lanes past it idle).
 //
 // Grid (num_tokens, num_heads, num_partitions), 128 threads: each warp takes every 4th key of
-// the partition, lanes hold head_dim / 32 strided elements of q and of the running output, and
+// the partition, lanes hold ceil(head_dim / 32) strided elements of q and of the running output, and
 // the four warps' online-softmax states are merged through shared memory at the end.
 
 #define EMBER_PA_WARPS 4
@@ -45,7 +45,6 @@ __device__ void paged_attention(const T* __restrict__ query, const T* __restrict
     const unsigned int warp = threadIdx.x / EMBER_WARP;
     const unsigned int lane = threadIdx.x % EMBER_WARP;
     const unsigned int D = p.head_dim;
-    const unsigned int elems = D / EMBER_WARP;
     const unsigned int kv_head = head / (p.num_heads / p.num_kv_heads);
     const int seq = token_seq[token];
     const int pos = token_pos[token];
@@ -60,7 +59,7 @@ __device__ void paged_attention(const T* __restrict__ query, const T* __restrict
     const T* q_row = query + ((size_t)token * p.num_heads + head) * D;
 #pragma unroll
     for (int e = 0; e < EMBER_PA_MAX_ELEMS; ++e) {
-        q[e] = e < elems ? ember_to_float(q_row[lane + e * EMBER_WARP]) * p.scale : 0.f;
+        q[e] = lane + e * EMBER_WARP < D ? ember_to_float(q_row[lane + e * EMBER_WARP]) * p.scale : 0.f;
         acc[e] = 0.f;
     }
     float m = -INFINITY;
@@ -73,7 +72,7 @@ __device__ void paged_attention(const T* __restrict__ query, const T* __restrict
         float dot = 0.f;
 #pragma unroll
         for (int e = 0; e < EMBER_PA_MAX_ELEMS; ++e)
-            if (e < elems) dot += q[e] * ember_to_float(key_cache[base + lane + e * EMBER_WARP]);
+            if (lane + e * EMBER_WARP < D) dot += q[e] * ember_to_float(key_cache[base + lane + e * EMBER_WARP]);
         float s = ember_warp_sum(dot);
         if (p.softcap > 0.f) s = p.softcap * tanhf(s / p.softcap);
         const float m_new = fmaxf(m, s);
@@ -82,7 +81,7 @@ __device__ void paged_attention(const T* __restrict__ query, const T* __restrict
         l = l * correction + weight;
 #pragma unroll
         for (int e = 0; e < EMBER_PA_MAX_ELEMS; ++e)
-            if (e < elems) acc[e] = acc[e] * correction + weight * ember_to_float(value_cache[base + lane + e * EMBER_WARP]);
+            if (lane + e * EMBER_WARP < D) acc[e] = acc[e] * correction + weight * ember_to_float(value_cache[base + lane + e * EMBER_WARP]);
         m = m_new;
     }
 
@@ -96,7 +95,7 @@ __device__ void paged_attention(const T* __restrict__ query, const T* __restrict
     }
 #pragma unroll
     for (int e = 0; e < EMBER_PA_MAX_ELEMS; ++e)
-        if (e < elems) s_acc[warp][lane + e * EMBER_WARP] = acc[e];
+        if (lane + e * EMBER_WARP < D) s_acc[warp][lane + e * EMBER_WARP] = acc[e];
     __syncthreads();
     float big = -INFINITY;
     for (int w = 0; w < EMBER_PA_WARPS; ++w) big = fmaxf(big, s_m[w]);

@@ -6,7 +6,9 @@
 #
 # Writes a random-weight Llama-3-8B-shaped model with transformers (benches/make_bench_model.py),
 # then runs the sections named (default: latency throughput serve), all in bf16:
-#   latency     `ember bench latency`, batch 1 and 8, 128 in / 128 out, with the step profile
+#   latency     `ember bench latency`, batch 1, 128 in / 128 out, with the step profile
+#   latency8    the same at batch 8
+#   profile     batch 1 again with EMBER_PROFILE_SYNC=1: the device time of forward and sampler
 #   throughput  `ember bench throughput`, ${NUM_PROMPTS:-1000} x 128/128, with the step profile
 #   serve       time from `ember serve` to a healthy server, then `ember bench serve` at
 #               ${RATE:-16} req/s, random 1024 in / 128 out, ${SERVE_PROMPTS:-320} requests
@@ -33,8 +35,14 @@ run)
         latency)
             echo "=== single stream: batch 1, 128 in / 128 out"
             EMBER_PROFILE_STEPS=127 /tmp/ember bench latency $M --input-len 128 --output-len 128 --batch-size 1 --num-iters-warmup 1 --num-iters 3
+            ;;
+        latency8)
             echo "=== batch 8, 128 in / 128 out"
-            /tmp/ember bench latency $M --input-len 128 --output-len 128 --batch-size 8 --num-iters-warmup 1 --num-iters 3
+            EMBER_PROFILE_STEPS=127 /tmp/ember bench latency $M --input-len 128 --output-len 128 --batch-size 8 --num-iters-warmup 1 --num-iters 3
+            ;;
+        profile)
+            echo "=== batch 1 with a device sync after each phase (step profile = device time)"
+            EMBER_PROFILE_STEPS=127 EMBER_PROFILE_SYNC=1 /tmp/ember bench latency $M --input-len 128 --output-len 128 --batch-size 1 --num-iters-warmup 1 --num-iters 1
             ;;
         throughput)
             echo "=== offline throughput: ${NUM_PROMPTS:-1000} x 128/128"
@@ -63,5 +71,5 @@ run)
         esac
     done
     ;;
-*) echo "usage: $0 pack|run [latency throughput serve baseline]" >&2; exit 2 ;;
+*) echo "usage: $0 pack|run [latency latency8 profile throughput serve baseline]" >&2; exit 2 ;;
 esac

@@ -3,7 +3,7 @@
 # the kernel parity tests, the cross-backend conformance suite on `--backend cuda` (f32: the
 # same assertions as cpu; bf16: within tolerance), and the per-kernel timings beside cuBLAS.
 #
-#   cargo test --test cuda_kernels --test conformance --test conformance_bf16 --no-run
+#   cargo test --test cuda_kernels --test conformance --test conformance_bf16 --test sampling --no-run
 #   cargo bench --bench cuda_ops --no-run
 #   scripts/gpu_check.sh pack            # strips + gzips them into .carry/
 #   (on the GPU machine, repository root) scripts/gpu_check.sh run [tests|ops|all]
@@ -13,16 +13,19 @@ newest() { ls -t "$1"-* | grep -v '\.d$' | head -1; }
 case "${1:-run}" in
 pack)
     mkdir -p .carry
-    for t in cuda_kernels conformance conformance_bf16; do strip -o ".carry/$t" "$(newest "target/debug/deps/$t")"; done
+    for t in cuda_kernels conformance conformance_bf16 sampling; do strip -o ".carry/$t" "$(newest "target/debug/deps/$t")"; done
     strip -o .carry/cuda_ops "$(newest target/release/deps/cuda_ops)"
-    for t in cuda_kernels conformance conformance_bf16 cuda_ops; do gzip -f ".carry/$t"; done
+    for t in cuda_kernels conformance conformance_bf16 sampling cuda_ops; do gzip -f ".carry/$t"; done
     ls -la .carry
     ;;
 run)
     what=${2:-all}
     export CUDA_PATH=${CUDA_PATH:-/usr/local/cuda}
     mkdir -p /tmp/ember-bin
-    for b in cuda_kernels conformance conformance_bf16 cuda_ops; do gunzip -c ".carry/$b.gz" > "/tmp/ember-bin/$b"; chmod +x "/tmp/ember-bin/$b"; done
+    for b in cuda_kernels conformance conformance_bf16 sampling cuda_ops; do
+        [ -f ".carry/$b.gz" ] || continue  # carry only what the sections need (64 MiB a call)
+        gunzip -c ".carry/$b.gz" > "/tmp/ember-bin/$b"; chmod +x "/tmp/ember-bin/$b"
+    done
     nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader
     status=0
     if [ "$what" != ops ]; then
@@ -32,6 +35,8 @@ run)
         EMBER_TEST_CUDA=1 EMBER_TEST_WGPU=0 /tmp/ember-bin/conformance --test-threads 1 2>&1 | grep -v "^SKIP" || status=1
         echo "=== conformance on cuda, bf16 (within tolerance)"
         EMBER_TEST_CUDA=1 EMBER_TEST_WGPU=0 /tmp/ember-bin/conformance_bf16 --nocapture || status=1
+        echo "=== sampling suite on cuda (seeds, n > 1, stops, min_tokens, logit_bias, truncation)"
+        EMBER_TEST_CUDA=1 EMBER_TEST_WGPU=0 /tmp/ember-bin/sampling 2>&1 | grep -v "^SKIP" || status=1
     fi
     if [ "$what" != tests ]; then
         echo "=== kernels one at a time (cargo bench --bench cuda_ops)"

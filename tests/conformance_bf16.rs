@@ -1,23 +1,26 @@
 //! Conformance in bf16 on cuda (with EMBER_TEST_CUDA=1; skipped elsewhere: cpu computes in f32
 //! only and wgpu has no bf16) against the same f32 transformers references as
 //! `tests/conformance.rs`. bf16 rounds every activation to 8 bits of mantissa, so exact tokens
-//! are not the bar; instead, per model and prompt:
-//! - every prompt-token logprob (teacher-forced, so no divergence) is within
-//!   [`BF16_TOLERANCE`] of the f32 reference;
+//! are not the bar. The yardstick is transformers itself in bf16: its prompt logprobs move from
+//! its f32 ones by up to [`TRANSFORMERS_BF16_DRIFT`] on these (deliberately high-gain) models
+//! (`tests/fixtures/bf16_drift.py`). Per model, Ember in bf16 must stay within 1.5x that drift:
+//! - every prompt-token logprob (teacher-forced, so no divergence);
 //! - the greedy tokens equal the reference's up to the first step where the reference's own
-//!   top-2 margin is within twice the tolerance (beyond it, a bf16 run may take the other
-//!   branch and legitimately continue differently), and their logprobs are within tolerance.
+//!   top-2 margin is below [`MARGIN`] (beyond it, a bf16 run may take the other branch and
+//!   legitimately continue differently), with their logprobs within the same tolerance.
 
 mod common;
 
 use common::*;
 use ember::{BackendKind, DtypeChoice, LLM, PromptInput, SamplingParams};
 
-/// Largest |logprob - reference| accepted in bf16: the measured worst case over the fixture
-/// models on the H200 (docs/perf.md) with a margin.
-const BF16_TOLERANCE: f32 = 0.1;
+/// Max |logprob - f32 reference| of transformers 5.17 in bf16 (CPU, eager) over each fixture's
+/// prompt logprobs, measured 2026-11-21 with `tests/fixtures/bf16_drift.py`.
+const TRANSFORMERS_BF16_DRIFT: [(&str, f32); 7] =
+    [("llama3", 0.330), ("llama2", 0.522), ("mistral", 0.374), ("qwen2", 0.404), ("qwen3", 0.489), ("gemma", 0.413), ("gemma2", 0.790)];
 
-const MODELS: [&str; 7] = ["llama3", "llama2", "mistral", "qwen2", "qwen3", "gemma", "gemma2"];
+/// A reference step whose top-2 logprobs are closer than this may flip in bf16.
+const MARGIN: f32 = 0.5;
 
 #[test]
 fn bf16_on_cuda_is_within_tolerance_of_transformers() {
@@ -25,7 +28,8 @@ fn bf16_on_cuda_is_within_tolerance_of_transformers() {
         return;
     }
     let mut failures = Vec::new();
-    for model in MODELS {
+    for (model, drift) in TRANSFORMERS_BF16_DRIFT {
+        let tolerance = 1.5 * drift;
         let reference = reference(model);
         let mut args = engine_args(model, BackendKind::Cuda);
         args.dtype = DtypeChoice::BFloat16;
@@ -49,7 +53,7 @@ fn bf16_on_cuda_is_within_tolerance_of_transformers() {
             let logprobs = completion.logprobs.as_ref().expect("logprobs requested");
             for (step, theirs) in expected.greedy.steps.iter().enumerate() {
                 let margin = theirs.top5[0].1 - theirs.top5.get(1).map_or(f32::NEG_INFINITY, |t| t.1);
-                if margin <= 2.0 * BF16_TOLERANCE {
+                if margin <= MARGIN {
                     break;
                 }
                 compared += 1;
@@ -60,9 +64,9 @@ fn bf16_on_cuda_is_within_tolerance_of_transformers() {
                 worst_step = worst_step.max((logprobs[step].token.logprob - theirs.logprob).abs());
             }
         }
-        println!("{model} bf16: max |prompt logprob - ref| {worst_prompt:.3e}, max |greedy logprob - ref| {worst_step:.3e} over {compared} steps");
-        if worst_prompt.max(worst_step) > BF16_TOLERANCE {
-            failures.push(format!("{model}: logprobs off by up to {:.3e} (tolerance {BF16_TOLERANCE})", worst_prompt.max(worst_step)));
+        println!("{model} bf16: max |prompt logprob - ref| {worst_prompt:.3} (transformers bf16: {drift}), max |greedy logprob - ref| {worst_step:.3} over {compared} steps");
+        if worst_prompt.max(worst_step) > tolerance {
+            failures.push(format!("{model}: logprobs off by up to {:.3} (tolerance {tolerance:.3})", worst_prompt.max(worst_step)));
         }
     }
     assert!(failures.is_empty(), "bf16 on cuda off the reference:\n{}", failures.join("\n"));

@@ -12,7 +12,8 @@
 //!   and must match the reference in parity tests;
 //! - [`LinearBackend`] (the linear layers' product) and [`LayerOpsBackend`] (RMSNorm, residual
 //!   add + RMSNorm, `act(gate) * up`, q/k/v split + rotary embedding): the same pattern for the
-//!   rest of a decoder layer, so a backend can replace every op of a step with its own kernels.
+//!   rest of a decoder layer, and [`SamplingBackend`] (picking the sampled tokens), so a
+//!   backend can replace every op of a step with its own kernels.
 //!
 //! Nothing here knows about requests or scheduling: the engine turns scheduler output into a
 //! [`BatchLayout`].
@@ -28,6 +29,7 @@ mod layout;
 mod metadata;
 mod params;
 pub mod reference;
+mod sampling;
 
 pub use backend::PagedAttentionBackend;
 pub use kv_cache::{KvCache, KvCacheSpec, KvLayerCache};
@@ -37,3 +39,4 @@ pub use layout::{BatchLayout, LayoutError, SeqLayout};
 pub use flat_metadata::FlatMetadata;
 pub use metadata::{AttentionGroup, AttentionMetadata};
 pub use params::AttentionParams;
+pub use sampling::SamplingBackend;

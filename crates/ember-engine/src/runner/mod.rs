@@ -59,6 +59,9 @@ impl<B: PagedAttentionBackend> ModelRunner<B> {
 
     fn mark(&mut self, phase: Phase) {
         if let Some(profile) = &mut self.profile {
+            if profile.sync {
+                let _ = B::sync(&self.device);
+            }
             profile.done(phase);
         }
     }

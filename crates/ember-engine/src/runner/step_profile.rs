@@ -9,6 +9,10 @@
 //! - `sample`: enqueueing the LM head and the sampler;
 //! - `wait`: the read-back of the sampled ids, i.e. the device work still queued when the host
 //!   finished enqueueing (0 would mean the step is bound by launches, not by the device).
+//!
+//! With `EMBER_PROFILE_SYNC=1` the runner also waits for the device at the end of each phase,
+//! so `forward` and `sample` become their device time (launches included) at the cost of the
+//! overlap between host and device.
 
 use std::time::Instant;
 
@@ -32,6 +36,8 @@ struct Totals {
 
 /// Accumulates per-phase wall time when enabled.
 pub(crate) struct StepProfile {
+    /// Wait for the device at each phase's end (`EMBER_PROFILE_SYNC=1`).
+    pub(crate) sync: bool,
     every: u32,
     last_end: Option<Instant>,
     mark: Instant,
@@ -43,7 +49,8 @@ pub(crate) struct StepProfile {
 impl StepProfile {
     pub(crate) fn from_env() -> Option<Self> {
         let every = std::env::var("EMBER_PROFILE_STEPS").ok()?.parse::<u32>().ok().filter(|&n| n > 0)?;
-        Some(Self { every, last_end: None, mark: Instant::now(), current: [0.0; 5], decode: Totals::default(), mixed: Totals::default() })
+        let sync = std::env::var("EMBER_PROFILE_SYNC").is_ok_and(|v| v == "1");
+        Some(Self { sync, every, last_end: None, mark: Instant::now(), current: [0.0; 5], decode: Totals::default(), mixed: Totals::default() })
     }
 
     /// A step starts: the time since the previous one ended is the engine's host work.

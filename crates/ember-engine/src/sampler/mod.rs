@@ -4,12 +4,12 @@
 //! min_tokens masking and logit_bias; repetition, frequency and presence penalties; greedy rows
 //! take the argmax; the others are divided by their temperature, truncated by min_p, top_k and
 //! top_p, and sampled by inverse-CDF with one uniform number per row drawn from the request's
-//! own generator (so a seed gives the same tokens whatever else is in the batch).
+//! own generator (so a seed gives the same tokens whatever else is in the batch). The final pick
+//! (argmax or inverse CDF) is the backend's [`SamplingBackend::sample_tokens`].
 //!
 //! Everything runs as burn ops on `[rows, vocab]` tensors; the host uploads only small per-row
 //! parameters and reads back token ids plus the requested top logprobs.
 
-mod inverse_cdf;
 mod logprobs;
 mod penalties;
 mod rng;
@@ -23,7 +23,8 @@ pub(crate) use logprobs::{LogprobsReadback, top_logprobs};
 pub(crate) use rng::RequestGenerators;
 pub(crate) use row::SamplingRow;
 
-use burn_tensor::{Bool, Int, Tensor, TensorData, activation::log_softmax, backend::Backend};
+use burn_tensor::{Int, Tensor, TensorData, activation::log_softmax, backend::Backend};
+use ember_kernels::SamplingBackend;
 
 /// What the sampler produces for one batch, still on the device until [`SampledBatch::read`].
 pub(crate) struct SampledBatch<B: Backend> {
@@ -39,29 +40,25 @@ pub(crate) struct SampledToken {
 }
 
 /// Samples one token per row of `logits` (`[rows, vocab]`, f32).
-pub(crate) fn sample<B: Backend>(logits: Tensor<B, 2>, rows: &[SamplingRow<'_>]) -> SampledBatch<B> {
+pub(crate) fn sample<B: SamplingBackend>(logits: Tensor<B, 2>, rows: &[SamplingRow<'_>]) -> SampledBatch<B> {
     let device = logits.device();
-    let [n, _] = logits.dims();
     let max_logprobs = rows.iter().filter_map(|r| r.params.logprobs).max();
     let raw_logprobs = max_logprobs.map(|_| log_softmax(logits.clone(), 1));
 
     let logits = penalties::apply(logits, rows);
-    let greedy_ids = logits.clone().argmax(1);
-    let token_ids = if rows.iter().all(|r| r.params.is_greedy()) {
-        greedy_ids
+    // Greedy rows are marked by a negative uniform; they keep temperature 1 (the argmax is the
+    // same after truncation, which always keeps the top token).
+    let uniforms: Vec<f32> = rows.iter().map(|r| if r.params.is_greedy() { -1.0 } else { r.uniform }).collect();
+    let logits = if rows.iter().all(|r| r.params.is_greedy()) {
+        logits
     } else {
         let temperatures: Vec<f32> = rows
             .iter()
             .map(|r| if r.params.is_greedy() { 1.0 } else { r.params.temperature })
             .collect();
-        let scaled = logits / column(temperatures, &device);
-        let truncated = truncation::apply(scaled, rows);
-        let uniforms: Vec<f32> = rows.iter().map(|r| r.uniform).collect();
-        let sampled = inverse_cdf::sample(truncated, column(uniforms, &device));
-        let greedy: Vec<bool> = rows.iter().map(|r| r.params.is_greedy()).collect();
-        let is_greedy = Tensor::<B, 2, Bool>::from_data(TensorData::new(greedy, [n, 1]), &device);
-        sampled.mask_where(is_greedy, greedy_ids)
+        truncation::apply(logits / column(temperatures, &device), rows)
     };
+    let token_ids = B::sample_tokens(logits, &uniforms);
     let logprobs = raw_logprobs.map(|lp| top_logprobs(lp, token_ids.clone(), max_logprobs.unwrap_or(0)));
     SampledBatch { token_ids, logprobs }
 }

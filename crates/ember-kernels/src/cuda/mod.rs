@@ -1,12 +1,14 @@
 //! The CUDA backend's custom kernels (`kernels/*.cu`): `reshape_and_cache`, the paged
 //! attention (decode and prefill, partitioned for long contexts), the linear layers' GEMV and
-//! GEMM, and the fused per-layer ops ([`layer_ops`]), launched through cubecl on
+//! GEMM, the fused per-layer ops ([`layer_ops`]) and the token pick of the sampler
+//! ([`sampling`]), launched through cubecl on
 //! the stream burn orders its work on ([`raw_kernel`]). Shapes or dtypes a kernel does not
 //! cover fall back to the reference implementation, so results never depend on coverage.
 
 mod layer_ops;
 mod ops;
 mod raw_kernel;
+mod sampling;
 
 use burn_cubecl::{BoolElement, CubeBackend, FloatElement, IntElement};
 use burn_tensor::{Int, Tensor, TensorPrimitive};
@@ -19,6 +21,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 static CACHE_FALLBACKS: AtomicUsize = AtomicUsize::new(0);
 static ATTENTION_FALLBACKS: AtomicUsize = AtomicUsize::new(0);
+static LINEAR_FALLBACKS: AtomicUsize = AtomicUsize::new(0);
+
+/// How many linear-layer products ran on burn's matmul because the GEMV/GEMM kernels did not
+/// take their inputs (not counting `EMBER_CUDA_GEMM=burn`).
+pub fn linear_fallbacks() -> usize {
+    LINEAR_FALLBACKS.load(Ordering::Relaxed)
+}
 
 /// How many `(reshape_and_cache, paged_attention)` calls fell back to the reference
 /// implementation since start (a kernel did not cover their shapes or dtypes). Parity tests
@@ -103,12 +112,28 @@ where
     I: IntElement,
     BT: BoolElement,
 {
-    fn linear(x: Tensor<Self, 2>, weight: Tensor<Self, 2>) -> Tensor<Self, 2> {
+    fn linear(x: Tensor<Self, 2>, weight: Tensor<Self, 2>, bias: Option<Tensor<Self, 1>>) -> Tensor<Self, 2> {
         let (xp, wp) = (x.clone().into_primitive().tensor(), weight.clone().into_primitive().tensor());
-        let y = if x.dims()[0] <= GEMV_MAX_ROWS { ops::gemv(&xp, &wp) } else if burn_gemm() { None } else { ops::gemm(&xp, &wp) };
+        let bp = bias.clone().map(|b| b.into_primitive().tensor());
+        let y = if x.dims()[0] <= GEMV_MAX_ROWS {
+            ops::gemv(&xp, &wp, bp.as_ref())
+        } else if burn_gemm() {
+            None
+        } else {
+            ops::gemm(&xp, &wp, bp.as_ref())
+        };
         match y {
             Some(y) => Tensor::from_primitive(TensorPrimitive::Float(y)),
-            None => x.matmul(weight.transpose()),
+            None => {
+                if !burn_gemm() || x.dims()[0] <= GEMV_MAX_ROWS {
+                    LINEAR_FALLBACKS.fetch_add(1, Ordering::Relaxed);
+                }
+                let y = x.matmul(weight.transpose());
+                match bias {
+                    Some(b) => y + b.unsqueeze::<2>(),
+                    None => y,
+                }
+            }
         }
     }
 }

@@ -11,6 +11,8 @@ use burn_cubecl::tensor::CubeTensor;
 use burn_tensor::{DType, Shape};
 use cubecl_cuda::CudaRuntime;
 
+use burn_cubecl::cubecl::server::Binding;
+
 use super::raw_kernel::{RawCudaKernel, launch, pack_u32};
 use crate::AttentionParams;
 
@@ -76,45 +78,72 @@ fn aligned16(t: &CubeTensor<CudaRuntime>) -> bool {
     t.handle.offset_start.unwrap_or(0) % 16 == 0
 }
 
-/// Whether `x [m, k]` and `weight [n, k]` fit the GEMV/GEMM kernels' requirements.
-fn linear_inputs_ok(x: &CubeTensor<CudaRuntime>, weight: &CubeTensor<CudaRuntime>) -> bool {
+/// The element distance between rows of a 2-d tensor whose rows are dense (cubecl pitches the
+/// rows of some 2-d allocations on CUDA, so that is not always the row length).
+pub(super) fn row_stride(t: &CubeTensor<CudaRuntime>) -> Option<usize> {
+    let strides = t.meta.strides();
+    (strides.len() == 2 && (strides[1] == 1 || t.meta.shape().dims::<2>()[1] <= 1)).then_some(strides[0])
+}
+
+/// The bias's binding (`Some(None)` when there is none); `None` when it does not fit (dtype,
+/// length, layout).
+fn bias_binding(
+    x: &CubeTensor<CudaRuntime>,
+    weight: &CubeTensor<CudaRuntime>,
+    bias: Option<&CubeTensor<CudaRuntime>>,
+) -> Option<Option<Binding>> {
+    let Some(b) = bias else { return Some(None) };
+    let n = weight.meta.shape().dims::<2>()[0];
+    let ok = b.dtype == x.dtype && b.is_contiguous() && b.meta.shape().num_elements() == n;
+    ok.then(|| Some(b.handle.clone().binding()))
+}
+
+/// The row strides of `x [m, k]` and `weight [n, k]` when they fit the GEMV/GEMM kernels'
+/// requirements (16-byte aligned rows, k % 8 == 0).
+fn linear_strides(x: &CubeTensor<CudaRuntime>, weight: &CubeTensor<CudaRuntime>) -> Option<(u32, u32)> {
     let [m, k] = x.meta.shape().dims::<2>();
     let [n, k2] = weight.meta.shape().dims::<2>();
-    m > 0 && n > 0 && k == k2 && k % 8 == 0 && weight.dtype == x.dtype
-        && [x, weight].iter().all(|t| t.is_contiguous() && aligned16(t))
+    let (xs, ws) = (row_stride(x)?, row_stride(weight)?);
+    let ok = m > 0 && n > 0 && k == k2 && k % 8 == 0 && xs % 8 == 0 && ws % 8 == 0 && weight.dtype == x.dtype;
+    (ok && aligned16(x) && aligned16(weight)).then_some((xs as u32, ws as u32))
 }
 
 /// `x [m, k] · weightᵀ` (`weight [n, k]`) for any `m`: tensor cores (mma.sync) for f16/bf16,
 /// an exact-f32 FFMA kernel for f32 (burn's f32 matmul runs as TF32). `None` when the inputs
 /// don't fit the kernel (the caller uses burn's matmul).
-pub fn gemm(x: &CubeTensor<CudaRuntime>, weight: &CubeTensor<CudaRuntime>) -> Option<CubeTensor<CudaRuntime>> {
+pub fn gemm(x: &CubeTensor<CudaRuntime>, weight: &CubeTensor<CudaRuntime>, bias: Option<&CubeTensor<CudaRuntime>>) -> Option<CubeTensor<CudaRuntime>> {
     let index = suffix(x.dtype)?;
-    if !linear_inputs_ok(x, weight) {
-        return None;
-    }
+    let (x_stride, w_stride) = linear_strides(x, weight)?;
+    let bias = bias_binding(x, weight, bias)?;
     let [m, k] = x.meta.shape().dims::<2>();
     let n = weight.meta.shape().dims::<2>()[0];
     let y = empty_device_contiguous_dtype(x.client.clone(), x.device.clone(), Shape::new([m, n]), x.dtype);
     let tile = if x.dtype == DType::F32 { 64 } else { 128 };
-    let buffers = vec![x.handle.clone().binding(), weight.handle.clone().binding(), y.handle.clone().binding()];
+    let has_bias = bias.is_some() as u32;
+    let bias = bias.unwrap_or_else(|| x.handle.clone().binding());
+    let buffers = vec![x.handle.clone().binding(), weight.handle.clone().binding(), y.handle.clone().binding(), bias];
     let grid = (n.div_ceil(tile) as u32, m.div_ceil(tile) as u32, 1);
-    launch(&x.client, &gemm_kernels().0[index], grid, buffers, pack_u32(&[m as u32, n as u32, k as u32, 0]));
+    launch(&x.client, &gemm_kernels().0[index], grid, buffers, pack_u32(&[m as u32, n as u32, k as u32, x_stride, w_stride, has_bias]));
     Some(y)
 }
 
 /// `x [m, k] · weightᵀ` (`weight [n, k]`) for `m <= GEMV_MAX_ROWS`; `None` when the inputs
 /// don't fit the kernel (the caller uses burn's matmul).
-pub fn gemv(x: &CubeTensor<CudaRuntime>, weight: &CubeTensor<CudaRuntime>) -> Option<CubeTensor<CudaRuntime>> {
+pub fn gemv(x: &CubeTensor<CudaRuntime>, weight: &CubeTensor<CudaRuntime>, bias: Option<&CubeTensor<CudaRuntime>>) -> Option<CubeTensor<CudaRuntime>> {
     let index = suffix(x.dtype)?;
     let [m, k] = x.meta.shape().dims::<2>();
     let n = weight.meta.shape().dims::<2>()[0];
-    if m > GEMV_MAX_ROWS || !linear_inputs_ok(x, weight) {
+    if m > GEMV_MAX_ROWS {
         return None;
     }
+    let (x_stride, w_stride) = linear_strides(x, weight)?;
+    let bias = bias_binding(x, weight, bias)?;
     let y = empty_device_contiguous_dtype(x.client.clone(), x.device.clone(), Shape::new([m, n]), x.dtype);
-    let buffers = vec![x.handle.clone().binding(), weight.handle.clone().binding(), y.handle.clone().binding()];
+    let has_bias = bias.is_some() as u32;
+    let bias = bias.unwrap_or_else(|| x.handle.clone().binding());
+    let buffers = vec![x.handle.clone().binding(), weight.handle.clone().binding(), y.handle.clone().binding(), bias];
     let grid = (n.div_ceil(8) as u32, 1, 1);
-    launch(&x.client, &gemv_kernels().0[index], grid, buffers, pack_u32(&[m as u32, n as u32, k as u32, 0]));
+    launch(&x.client, &gemv_kernels().0[index], grid, buffers, pack_u32(&[m as u32, n as u32, k as u32, x_stride, w_stride, has_bias]));
     Some(y)
 }
 
@@ -173,7 +202,7 @@ pub struct AttentionShape {
 
 /// Whether the attention kernel covers these parameters.
 pub fn attention_supported(params: &AttentionParams) -> bool {
-    params.head_dim % 32 == 0 && params.head_dim <= 256 && params.num_heads % params.num_kv_heads == 0
+    params.head_dim > 0 && params.head_dim <= 256 && params.num_heads % params.num_kv_heads == 0
 }
 
 /// Paged attention of `query` (`[tokens, heads, head_dim]`) over the caches; `None` when the

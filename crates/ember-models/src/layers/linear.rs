@@ -61,11 +61,7 @@ impl<B: LinearBackend> Linear<B> {
     /// [`Linear::forward`] through the backend's linear kernel when it has one (the CUDA GEMV
     /// for small batches); the decoder's projections go through here.
     pub fn forward_kernel(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        let y = <B as LinearBackend>::linear(x, self.weight.clone());
-        match &self.bias {
-            Some(b) => y + b.clone().unsqueeze::<2>(),
-            None => y,
-        }
+        <B as LinearBackend>::linear(x, self.weight.clone(), self.bias.clone())
     }
 }
 

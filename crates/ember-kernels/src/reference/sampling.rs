@@ -1,4 +1,5 @@
-//! Inverse-CDF sampling on the device with one host-drawn uniform number per row.
+//! Reference body of [`crate::SamplingBackend::sample_tokens`]: greedy rows take the argmax;
+//! the others are sampled by inverse CDF on the device with one host-drawn uniform per row.
 //!
 //! A full prefix sum over a 100k+ vocabulary is quadratic with burn's cumsum kernel, so the
 //! search is two-level: the vocabulary is split into chunks of [`CHUNK`] tokens, a prefix sum
@@ -6,13 +7,29 @@
 //! picks the token. The target inside the chunk is renormalised to the chunk's own prefix sum,
 //! so a token of zero probability (masked) is never returned.
 
-use burn_tensor::{Int, Tensor, activation::softmax, backend::Backend};
+use burn_tensor::{Bool, DType, Int, Tensor, TensorData, activation::softmax, backend::Backend};
 
 /// Tokens per chunk.
 const CHUNK: usize = 256;
 
+/// One token per row of `logits` (`[rows, vocab]`, f32): the argmax where `uniforms[row] < 0`
+/// (greedy rows), else [`inverse_cdf`] with that uniform.
+pub fn sample_tokens<B: Backend>(logits: Tensor<B, 2>, uniforms: &[f32]) -> Tensor<B, 2, Int> {
+    let device = logits.device();
+    let n = uniforms.len();
+    let greedy_ids = logits.clone().argmax(1);
+    if uniforms.iter().all(|&u| u < 0.0) {
+        return greedy_ids;
+    }
+    let column: Vec<f32> = uniforms.iter().map(|&u| if u < 0.0 { 0.5 } else { u }).collect();
+    let sampled = inverse_cdf(logits, Tensor::from_data(TensorData::new(column, [n, 1]), (&device, DType::F32)));
+    let greedy: Vec<bool> = uniforms.iter().map(|&u| u < 0.0).collect();
+    let is_greedy = Tensor::<B, 2, Bool>::from_data(TensorData::new(greedy, [n, 1]), &device);
+    sampled.mask_where(is_greedy, greedy_ids)
+}
+
 /// Samples one token per row from `softmax(logits)`; `uniform` is `[rows, 1]` in (0, 1).
-pub(crate) fn sample<B: Backend>(logits: Tensor<B, 2>, uniform: Tensor<B, 2>) -> Tensor<B, 2, Int> {
+pub fn inverse_cdf<B: Backend>(logits: Tensor<B, 2>, uniform: Tensor<B, 2>) -> Tensor<B, 2, Int> {
     let [n, vocab] = logits.dims();
     let chunk = CHUNK.min(vocab);
     let chunks = vocab.div_ceil(chunk);

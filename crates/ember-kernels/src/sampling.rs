@@ -1,0 +1,42 @@
+//! [`SamplingBackend`]: the backend-extension trait for the last step of sampling, picking one
+//! token per row from processed logits (after penalties, temperature and truncation). The
+//! default is the reference in burn ops ([`crate::reference::sampling`]); the CUDA backend
+//! does it in one kernel (`kernels/sampling.cu`), which matters because the reference is a few
+//! dozen launches over `[rows, vocab]` tensors every step.
+
+use burn_tensor::{Int, Tensor, backend::Backend};
+
+use crate::reference::sampling as reference;
+
+/// Picks the sampled tokens.
+pub trait SamplingBackend: Backend {
+    /// One token id per row of `logits` (`[rows, vocab]`, f32) as `[rows, 1]`: the argmax where
+    /// `uniforms[row] < 0` (greedy rows), else the first token at which the running sum of
+    /// `softmax(logits[row])` reaches `uniforms[row]` (in (0, 1)) of the row's total; tokens of
+    /// probability 0 (logit -inf) are never returned.
+    fn sample_tokens(logits: Tensor<Self, 2>, uniforms: &[f32]) -> Tensor<Self, 2, Int> {
+        reference::sample_tokens(logits, uniforms)
+    }
+}
+
+impl<E, I, Q> SamplingBackend for burn_ndarray::NdArray<E, I, Q>
+where
+    E: burn_ndarray::FloatNdArrayElement,
+    I: burn_ndarray::IntNdArrayElement,
+    Q: burn_ndarray::QuantElement,
+    burn_ndarray::NdArrayTensor: From<burn_ndarray::SharedArray<E>>,
+    burn_ndarray::NdArrayTensor: From<burn_ndarray::SharedArray<I>>,
+{
+}
+
+#[cfg(feature = "wgpu")]
+impl<F, I, BT> SamplingBackend for burn_cubecl::CubeBackend<burn_wgpu::WgpuRuntime, F, I, BT>
+where
+    F: burn_cubecl::FloatElement,
+    I: burn_cubecl::IntElement,
+    BT: burn_cubecl::BoolElement,
+{
+}
+
+#[cfg(feature = "fusion")]
+impl<B> SamplingBackend for burn_fusion::Fusion<B> where B: burn_fusion::FusionBackend + SamplingBackend {}
