@@ -52,30 +52,6 @@ pub trait PagedAttentionBackend: LinearBackend + LayerOpsBackend + SamplingBacke
     }
 }
 
-impl<E, I, Q> PagedAttentionBackend for burn_ndarray::NdArray<E, I, Q>
-where
-    E: burn_ndarray::FloatNdArrayElement,
-    I: burn_ndarray::IntNdArrayElement,
-    Q: burn_ndarray::QuantElement,
-    burn_ndarray::NdArrayTensor: From<burn_ndarray::SharedArray<E>>,
-    burn_ndarray::NdArrayTensor: From<burn_ndarray::SharedArray<I>>,
-{
-}
-
-/// wgpu: the reference implementations (WGSL kernels come with their issue). CUDA's impl,
-/// with custom kernels, is in `crate::cuda`.
-#[cfg(feature = "wgpu")]
-impl<F, I, BT> PagedAttentionBackend for burn_cubecl::CubeBackend<burn_wgpu::WgpuRuntime, F, I, BT>
-where
-    F: burn_cubecl::FloatElement,
-    I: burn_cubecl::IntElement,
-    BT: burn_cubecl::BoolElement,
-{
-}
-
-#[cfg(feature = "fusion")]
-impl<B> PagedAttentionBackend for burn_fusion::Fusion<B>
-where
-    B: burn_fusion::FusionBackend + PagedAttentionBackend,
-{
-}
+// wgpu: the reference implementations (WGSL kernels come with their issue). CUDA's impl, with
+// custom kernels, is in `crate::cuda`.
+crate::reference_backends!(PagedAttentionBackend);

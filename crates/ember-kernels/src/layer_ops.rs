@@ -116,24 +116,4 @@ pub trait LayerOpsBackend: Backend {
     }
 }
 
-impl<E, I, Q> LayerOpsBackend for burn_ndarray::NdArray<E, I, Q>
-where
-    E: burn_ndarray::FloatNdArrayElement,
-    I: burn_ndarray::IntNdArrayElement,
-    Q: burn_ndarray::QuantElement,
-    burn_ndarray::NdArrayTensor: From<burn_ndarray::SharedArray<E>>,
-    burn_ndarray::NdArrayTensor: From<burn_ndarray::SharedArray<I>>,
-{
-}
-
-#[cfg(feature = "wgpu")]
-impl<F, I, BT> LayerOpsBackend for burn_cubecl::CubeBackend<burn_wgpu::WgpuRuntime, F, I, BT>
-where
-    F: burn_cubecl::FloatElement,
-    I: burn_cubecl::IntElement,
-    BT: burn_cubecl::BoolElement,
-{
-}
-
-#[cfg(feature = "fusion")]
-impl<B> LayerOpsBackend for burn_fusion::Fusion<B> where B: burn_fusion::FusionBackend + LayerOpsBackend {}
+crate::reference_backends!(LayerOpsBackend);

@@ -18,6 +18,36 @@
 //! Nothing here knows about requests or scheduling: the engine turns scheduler output into a
 //! [`BatchLayout`].
 
+/// Implements a backend-extension trait with its default (reference) bodies for the backends
+/// without custom kernels: ndarray, wgpu (feature `wgpu`) and burn's fusion wrapper (feature
+/// `fusion`, over a backend that implements the trait).
+macro_rules! reference_backends {
+    ($trait:ident) => {
+        impl<E, I, Q> $trait for burn_ndarray::NdArray<E, I, Q>
+        where
+            E: burn_ndarray::FloatNdArrayElement,
+            I: burn_ndarray::IntNdArrayElement,
+            Q: burn_ndarray::QuantElement,
+            burn_ndarray::NdArrayTensor: From<burn_ndarray::SharedArray<E>>,
+            burn_ndarray::NdArrayTensor: From<burn_ndarray::SharedArray<I>>,
+        {
+        }
+
+        #[cfg(feature = "wgpu")]
+        impl<F, I, BT> $trait for burn_cubecl::CubeBackend<burn_wgpu::WgpuRuntime, F, I, BT>
+        where
+            F: burn_cubecl::FloatElement,
+            I: burn_cubecl::IntElement,
+            BT: burn_cubecl::BoolElement,
+        {
+        }
+
+        #[cfg(feature = "fusion")]
+        impl<B> $trait for burn_fusion::Fusion<B> where B: burn_fusion::FusionBackend + $trait {}
+    };
+}
+pub(crate) use reference_backends;
+
 mod backend;
 #[cfg(feature = "cuda")]
 pub mod cuda;
