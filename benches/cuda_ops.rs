@@ -1,6 +1,7 @@
 //! The CUDA kernels one at a time on the Llama-3-8B shapes, in bf16, each timed over many
 //! launches between two device syncs: the linear layers' product (`LinearBackend::linear`:
-//! GEMV for up to 8 rows, `kernels/gemm.cu` above) against burn's matmul, the fused layer ops,
+//! GEMV for up to 8 rows, above that `kernels/gemm_sm90.cu` on Hopper, `kernels/gemm.cu`
+//! elsewhere or with `EMBER_CUDA_GEMM=mma`; burn's matmul beside it with `EMBER_BENCH_BURN=1`), the fused layer ops,
 //! and the host cost of one launch. `benches/torch_ops.py` times cuBLAS and PyTorch's eager
 //! ops on the same shapes, so the two tables are read side by side (docs/perf.md).
 //!
@@ -48,17 +49,22 @@ fn random(device: &Device, dims: [usize; 2], seed: u64) -> Tensor<B, 2> {
 }
 
 fn linear_table(device: &Device) {
+    // burn's matmul column is slow to fill (5-20x the kernels' time): only with EMBER_BENCH_BURN=1.
+    let compare_burn = std::env::var("EMBER_BENCH_BURN").is_ok_and(|v| v == "1");
     println!("| projection | M | Ember ms | Ember TFLOP/s | Ember weight GB/s | burn matmul ms | burn TFLOP/s |");
     println!("|---|---|---|---|---|---|---|");
     for (name, n, k) in PROJECTIONS {
         let w = random(device, [n, k], n as u64);
-        for m in [1usize, 8, 64, 256, 1024, 4096] {
+        for m in [1usize, 8, 64, 256, 1024, 4096, 16384] {
+            if name == "lm_head" && m > 4096 {
+                continue; // the LM head only sees the rows that sample
+            }
             let x = random(device, [m, k], m as u64);
             let iters = if m * n * k > 1 << 34 { 10 } else { 50 };
             let ours = time(device, iters, || <B as LinearBackend>::linear(x.clone(), w.clone(), None));
             let flops = 2.0 * (m * n * k) as f64;
             let tflops = |ms: f64| flops / ms / 1e9;
-            let burn = if m > 8 { Some(time(device, iters, || x.clone().matmul(w.clone().transpose()))) } else { None };
+            let burn = if m > 8 && compare_burn { Some(time(device, iters, || x.clone().matmul(w.clone().transpose()))) } else { None };
             let gbs = (n * k * 2) as f64 / ours / 1e6;
             let burn_cols = burn.map_or("| | ".to_string(), |b| format!("| {b:.3} | {:.0} ", tflops(b)));
             println!("| {name} {n}x{k} | {m} | {ours:.3} | {:.0} | {gbs:.0} {burn_cols}|", tflops(ours));
@@ -123,6 +129,9 @@ fn main() {
     let device = Default::default();
     println!("## linear layers (bf16), `LinearBackend::linear` vs burn's matmul");
     linear_table(&device);
+    if std::env::args().any(|a| a == "linear-only") {
+        return;
+    }
     println!("\n## fused layer ops (bf16)");
     layer_ops_table(&device);
     println!();

@@ -35,6 +35,8 @@ run)
     if [ "$what" != ops ]; then
         echo "=== kernel parity (kernels/*.cu vs the dense oracle, host products and reference ops)"
         [ -x /tmp/ember-bin/cuda_kernels ] && { EMBER_TEST_CUDA=1 /tmp/ember-bin/cuda_kernels --nocapture --test-threads 1 || status=1; }
+        echo "=== the linear layers again on kernels/gemm.cu (EMBER_CUDA_GEMM=mma: no Hopper kernel)"
+        [ -x /tmp/ember-bin/cuda_kernels ] && { EMBER_TEST_CUDA=1 EMBER_CUDA_GEMM=mma /tmp/ember-bin/cuda_kernels linear --nocapture || status=1; }
         echo "=== conformance on cuda, f32 (the assertions cpu and wgpu pass; no Vulkan here)"
         [ -x /tmp/ember-bin/conformance ] && { EMBER_TEST_CUDA=1 EMBER_TEST_WGPU=0 /tmp/ember-bin/conformance --test-threads 1 2>&1 | grep -v "^SKIP" || status=1; }
         echo "=== conformance on cuda, bf16 (within tolerance)"
@@ -45,6 +47,8 @@ run)
     if [ "$what" != tests ]; then
         echo "=== kernels one at a time (cargo bench --bench cuda_ops)"
         [ -x /tmp/ember-bin/cuda_ops ] && { /tmp/ember-bin/cuda_ops || status=1; }
+        echo "=== the linear layers on kernels/gemm.cu (EMBER_CUDA_GEMM=mma)"
+        [ -x /tmp/ember-bin/cuda_ops ] && { EMBER_CUDA_GEMM=mma /tmp/ember-bin/cuda_ops linear-only || status=1; }
         echo "=== cuBLAS on the same shapes (benches/torch_ops.py)"
         python3 benches/torch_ops.py || status=1
     fi

@@ -79,6 +79,9 @@ fn paged_attention_matches_the_oracle_in_every_dtype() {
 /// to 14,336 products in different orders, so 1e-4 of the row scale; burn's TF32 matmul would
 /// be ~1e-3). The GEMM shapes cross its 128-row/column tiles and its 32-deep K steps; rows of
 /// 1,032 or 300 elements are pitched by cubecl (padded row strides); half the shapes have a bias.
+/// On Hopper, f16/bf16 shapes with N % 8 == 0 above 8 rows run `kernels/gemm_sm90.cu` (the last
+/// three cross its 128-row tiles, both tile widths and its 64-deep K stages with a K tail); the
+/// others, and every shape under `EMBER_CUDA_GEMM=mma`, run `kernels/gemm.cu`.
 #[test]
 fn linear_matches_a_host_matmul_in_every_dtype() {
     use attention_oracle::Lcg;
@@ -90,7 +93,7 @@ fn linear_matches_a_host_matmul_in_every_dtype() {
     let device = Default::default();
     let mut failures = Vec::new();
     for (dtype, rel) in [(DType::F32, 1e-4f32), (DType::F16, 2e-3), (DType::BF16, 1.6e-2)] {
-        let shapes = [(1, 4096, 1000), (3, 1024, 777), (8, 14336, 256), (9, 4096, 300), (100, 2048, 1000), (129, 1032, 777), (300, 512, 260), (64, 14336, 128)];
+        let shapes = [(1, 4096, 1000), (3, 1024, 777), (8, 14336, 256), (9, 4096, 300), (100, 2048, 1000), (129, 1032, 777), (300, 512, 260), (64, 14336, 128), (300, 520, 264), (1100, 328, 4104), (256, 4096, 512)];
         for (s, (m, k, n)) in shapes.into_iter().enumerate() {
             let mut rng = Lcg(7 + m as u64);
             let x = rng.vec(m * k, dtype);
@@ -117,6 +120,11 @@ fn linear_matches_a_host_matmul_in_every_dtype() {
         }
     }
     assert_eq!(ember_kernels::cuda::linear_fallbacks(), 0, "linear products that ran on burn's matmul");
+    let hopper = ember_kernels::cuda::gemm_sm90_available(0);
+    println!("Hopper GEMM: available {hopper}, {} products on it", ember_kernels::cuda::gemm_sm90_launches());
+    if hopper {
+        assert!(ember_kernels::cuda::gemm_sm90_launches() >= 10, "the Hopper GEMM did not run");
+    }
     assert!(failures.is_empty(), "linear off the host product:\n{}", failures.join("\n"));
 }
 

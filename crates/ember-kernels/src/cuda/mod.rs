@@ -5,6 +5,7 @@
 //! the stream burn orders its work on ([`raw_kernel`]). Shapes or dtypes a kernel does not
 //! cover fall back to the reference implementation, so results never depend on coverage.
 
+mod gemm_sm90;
 mod layer_ops;
 mod ops;
 mod raw_kernel;
@@ -14,6 +15,7 @@ use burn_cubecl::{BoolElement, CubeBackend, FloatElement, IntElement};
 use burn_tensor::{Int, Tensor, TensorPrimitive};
 use cubecl_cuda::CudaRuntime;
 
+pub use gemm_sm90::{gemm_sm90_available, gemm_sm90_launches};
 pub use layer_ops::layer_op_fallbacks;
 pub use ops::{GEMV_MAX_ROWS, LAST_FALLBACK, PARTITION_SIZE, attention_supported};
 
@@ -139,7 +141,8 @@ where
 }
 
 /// `EMBER_CUDA_GEMM=burn` routes batches above the GEMV's rows to burn's matmul instead of
-/// `kernels/gemm.cu` (to compare the two; read once).
+/// Ember's GEMM kernels (to compare them; read once). `EMBER_CUDA_GEMM=mma` keeps Ember's
+/// kernels but skips the Hopper one (`kernels/gemm_sm90.cu`) for `kernels/gemm.cu`.
 fn burn_gemm() -> bool {
     static BURN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *BURN.get_or_init(|| std::env::var("EMBER_CUDA_GEMM").is_ok_and(|v| v == "burn"))

@@ -1,5 +1,5 @@
 //! The CUDA launches of `kernels/reshape_and_cache.cu`, `kernels/paged_attention.cu`,
-//! `kernels/gemv.cu` and `kernels/gemm.cu` on
+//! `kernels/gemv.cu` and `kernels/gemm.cu` (the Hopper GEMM is `gemm_sm90`) on
 //! burn tensors of `CubeBackend<CudaRuntime, ..>`: argument checks (dtype, contiguity, shapes
 //! the kernels support), output allocation, grid sizes. A case a kernel does not cover returns
 //! `None` and the caller falls back to the reference implementation.
@@ -108,13 +108,17 @@ fn linear_strides(x: &CubeTensor<CudaRuntime>, weight: &CubeTensor<CudaRuntime>)
     (ok && aligned16(x) && aligned16(weight)).then_some((xs as u32, ws as u32))
 }
 
-/// `x [m, k] · weightᵀ` (`weight [n, k]`) for any `m`: tensor cores (mma.sync) for f16/bf16,
+/// `x [m, k] · weightᵀ` (`weight [n, k]`) for any `m`: on Hopper the TMA + wgmma kernel
+/// (`gemm_sm90`) for f16/bf16, elsewhere tensor cores through mma.sync,
 /// an exact-f32 FFMA kernel for f32 (burn's f32 matmul runs as TF32). `None` when the inputs
 /// don't fit the kernel (the caller uses burn's matmul).
 pub fn gemm(x: &CubeTensor<CudaRuntime>, weight: &CubeTensor<CudaRuntime>, bias: Option<&CubeTensor<CudaRuntime>>) -> Option<CubeTensor<CudaRuntime>> {
     let index = suffix(x.dtype)?;
     let (x_stride, w_stride) = linear_strides(x, weight)?;
     let bias = bias_binding(x, weight, bias)?;
+    if let Some(y) = super::gemm_sm90::gemm(x, weight, (x_stride, w_stride), bias.clone()) {
+        return Some(y);
+    }
     let [m, k] = x.meta.shape().dims::<2>();
     let n = weight.meta.shape().dims::<2>()[0];
     let y = empty_device_contiguous_dtype(x.client.clone(), x.device.clone(), Shape::new([m, n]), x.dtype);

@@ -7,8 +7,12 @@
 //! packed `info` words as the last, by-value parameter. So a kernel's signature is
 //! `(T* buffers..., const Params p)` where `Params` is a `#[repr(C)]`-compatible struct of
 //! 32-bit fields packed into the `u64` words given to [`launch`]. cubecl reads the shared-memory
-//! size from the kernel's representation, which it unwraps: these kernels use static shared
-//! memory only and report an empty one.
+//! size from the kernel's representation, which it unwraps: a kernel made with
+//! [`RawCudaKernel::with_shared_memory`] reports its dynamic shared memory there (cubecl then
+//! raises the function's limit above the default 48 KB and passes the size at launch); the
+//! others use static shared memory only and report none. Tensor maps (TMA descriptors, see
+//! [`launch_with_tensor_maps`]) come first in the signature, as `const __grid_constant__`
+//! 128-byte structs, followed by one pointer per tensor map's buffer, then the buffers.
 
 use std::sync::Arc;
 
@@ -16,7 +20,8 @@ use burn_cubecl::cubecl::prelude::{AddressType, CompiledKernel, KernelId, Kernel
 use burn_cubecl::cubecl::server::{KernelArguments, MetadataBindingInfo};
 use burn_cubecl::cubecl::{CompilationError, CubeCount, CubeDim, CubeTask, ExecutionMode};
 use burn_cubecl::cubecl::server::Binding;
-use cubecl_cpp::shared::{Body, Elem, Flags, Item};
+use burn_cubecl::cubecl::server::TensorMapBinding;
+use cubecl_cpp::shared::{Body, Elem, Flags, Item, SharedMemory};
 use cubecl_cuda::{CudaCompiler, CudaComputeKernel, CudaRuntime};
 
 /// The shared helpers every kernel file is compiled with.
@@ -28,6 +33,8 @@ pub struct RawCudaKernel {
     entry: &'static str,
     source: Arc<str>,
     cube_dim: CubeDim,
+    /// Dynamic shared memory per block, in bytes (0: static shared memory only).
+    shared_bytes: usize,
 }
 
 /// All raw kernels share one type id; their `KernelId`s differ by entry point and block size.
@@ -36,7 +43,13 @@ struct RawCudaTag;
 impl RawCudaKernel {
     /// `file` is the text of a `kernels/*.cu` file; `entry` one of its `extern "C"` kernels.
     pub fn new(file: &'static str, entry: &'static str, threads: u32) -> Self {
-        Self { entry, source: Arc::from(format!("{COMMON}\n{file}")), cube_dim: CubeDim::new_1d(threads) }
+        Self::with_shared_memory(file, entry, threads, 0)
+    }
+
+    /// As [`RawCudaKernel::new`], for a kernel that declares `extern __shared__` memory and
+    /// needs `shared_bytes` of it per block.
+    pub fn with_shared_memory(file: &'static str, entry: &'static str, threads: u32, shared_bytes: usize) -> Self {
+        Self { entry, source: Arc::from(format!("{COMMON}\n{file}")), cube_dim: CubeDim::new_1d(threads), shared_bytes }
     }
 }
 
@@ -62,7 +75,11 @@ impl CubeTask<CudaCompiler> for RawCudaKernel {
         _mode: ExecutionMode,
         _address_type: StorageType,
     ) -> Result<CompiledKernel<CudaCompiler>, CompilationError> {
-        // Only `shared_memory_size()` of the representation is used at launch: report none.
+        // Only `shared_memory_size()` of the representation is used at launch.
+        let shared_memories = match self.shared_bytes {
+            0 => Vec::new(),
+            length => vec![SharedMemory::Array { index: 0, item: Item::scalar(Elem::U8, false), length, align: 1024, offset: 0 }],
+        };
         let repr: CudaComputeKernel = cubecl_cpp::ComputeKernel {
             tensor_maps: Vec::new(),
             buffers: Vec::new(),
@@ -71,7 +88,7 @@ impl CubeTask<CudaCompiler> for RawCudaKernel {
             meta_static_len: 0,
             body: Body {
                 instructions: Vec::new(),
-                shared_memories: Vec::new(),
+                shared_memories,
                 pipelines: Vec::new(),
                 barriers: Vec::new(),
                 const_arrays: Vec::new(),
@@ -109,6 +126,24 @@ pub fn launch(
 ) {
     let len = params.len();
     let args = KernelArguments::new().with_buffers(buffers).with_info(MetadataBindingInfo::new(params, len));
+    client.launch(Box::new(kernel.clone()), CubeCount::Static(grid.0, grid.1, grid.2), args);
+}
+
+/// As [`launch`], with TMA descriptors: cubecl encodes each map (`cuTensorMapEncodeTiled`) at
+/// launch and passes it by value before the pointers.
+pub fn launch_with_tensor_maps(
+    client: &burn_cubecl::cubecl::client::ComputeClient<CudaRuntime>,
+    kernel: &RawCudaKernel,
+    grid: (u32, u32, u32),
+    maps: Vec<TensorMapBinding>,
+    buffers: Vec<Binding>,
+    params: Vec<u64>,
+) {
+    let len = params.len();
+    let args = KernelArguments::new()
+        .with_tensor_maps(maps)
+        .with_buffers(buffers)
+        .with_info(MetadataBindingInfo::new(params, len));
     client.launch(Box::new(kernel.clone()), CubeCount::Static(grid.0, grid.1, grid.2), args);
 }
 
