@@ -19,7 +19,7 @@ struct Options {
     input_len: usize,
     output_len: usize,
     num_prompts: usize,
-    max_num_seqs: usize,
+    max_num_seqs: Option<usize>,
 }
 
 fn parse() -> Options {
@@ -30,7 +30,7 @@ fn parse() -> Options {
         input_len: 32,
         output_len: 32,
         num_prompts: 64,
-        max_num_seqs: 256,
+        max_num_seqs: None,
     };
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     for pair in args.chunks(2) {
@@ -42,7 +42,7 @@ fn parse() -> Options {
             "--input-len" => o.input_len = value.parse().expect("--input-len N"),
             "--output-len" => o.output_len = value.parse().expect("--output-len N"),
             "--num-prompts" => o.num_prompts = value.parse().expect("--num-prompts N"),
-            "--max-num-seqs" => o.max_num_seqs = value.parse().expect("--max-num-seqs N"),
+            "--max-num-seqs" => o.max_num_seqs = Some(value.parse().expect("--max-num-seqs N")),
             other => panic!("unknown option {other}"),
         }
     }
@@ -73,7 +73,7 @@ fn main() {
     let params = SamplingParams { max_tokens: Some(o.output_len), ignore_eos: true, temperature: 1.0, seed: Some(0), ..Default::default() };
 
     let warm = Instant::now();
-    llm.generate(prompts.iter().take(o.max_num_seqs.min(8)).cloned().collect(), &params).expect("warm-up");
+    llm.generate(prompts.iter().take(llm.engine().info().max_num_seqs.min(8)).cloned().collect(), &params).expect("warm-up");
     let warm_s = warm.elapsed().as_secs_f64();
 
     let start = Instant::now();

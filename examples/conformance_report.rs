@@ -24,7 +24,7 @@ fn main() {
     if let Ok(b) = std::env::var("KVBYTES") { args.kv_cache_memory_bytes = Some(b.parse().unwrap()); args.max_model_len = Some(96); }
     if std::env::var("FUSION").is_ok() { args.enable_fusion = true; }
     if let Ok(d) = std::env::var("DTYPE") { args.dtype = d.parse().unwrap(); }
-    if let Ok(b) = std::env::var("BUDGET") { args.max_num_batched_tokens = b.parse().unwrap(); }
+    if let Ok(b) = std::env::var("BUDGET") { args.max_num_batched_tokens = Some(b.parse().unwrap()); }
     let only: Option<Vec<usize>> = std::env::var("ONLY").ok().map(|v| v.split(',').map(|x| x.parse().unwrap()).collect());
     let mut llm = LLM::new(args).unwrap();
     let mut p = SamplingParams::greedy();

@@ -62,7 +62,7 @@ fn check_model(model: &str, backend: BackendKind) {
     //    for prompts of up to 62 + 32 tokens): same tokens.
     let mut args = engine_args(model, backend);
     args.block_size = 4;
-    args.max_num_batched_tokens = 16;
+    args.max_num_batched_tokens = Some(16);
     args.max_model_len = Some(96);
     args.kv_cache_memory_bytes = Some(kv_bytes_for_blocks(model, 24, 4));
     let mut llm = LLM::new(args).unwrap();

@@ -1,13 +1,14 @@
 //! Model loading failures are clear errors naming the file, field or backend, never panics:
 //! a missing folder/hub id offline, malformed or unsupported config.json, a missing shard, a
-//! missing tokenizer, and a dtype the backend cannot run.
+//! missing tokenizer, and a dtype the backend cannot run. Also: the scheduler limits a loaded
+//! engine runs with (defaults by backend, explicit values winning).
 
 mod common;
 
 use std::path::Path;
 
 use common::fixture_dir;
-use ember::{BackendKind, DtypeChoice, EngineArgs, LLM};
+use ember::{BackendKind, DtypeChoice, EngineArgs, LLM, UsageContext};
 
 /// Copies a fixture into a temporary folder so a test can break it.
 fn broken_copy(model: &str) -> tempfile::TempDir {
@@ -94,4 +95,26 @@ fn dtype_the_backend_cannot_run_is_refused() {
     args.dtype = DtypeChoice::BFloat16;
     let err = LLM::new(args).err().expect("bf16 on cpu is refused").to_string();
     assert!(err.contains("bfloat16") && err.contains("cpu"), "{err}");
+}
+
+#[test]
+fn scheduler_limits_default_on_cpu_and_explicit_values_win() {
+    let args = |seqs: Option<usize>, tokens: Option<usize>, context: UsageContext| {
+        let mut args = EngineArgs::new(fixture_dir("qwen3").to_string_lossy().into_owned());
+        args.kv_cache_memory_bytes = Some(16 << 20);
+        args.max_model_len = Some(256);
+        (args.max_num_seqs, args.max_num_batched_tokens, args.usage_context) = (seqs, tokens, context);
+        args
+    };
+    let limits = |args: EngineArgs| {
+        let llm = LLM::new(args).unwrap();
+        let info = llm.engine().info();
+        (info.max_num_seqs, info.max_num_batched_tokens)
+    };
+    for context in [UsageContext::LlmClass, UsageContext::OpenAiApiServer] {
+        assert_eq!(limits(args(None, None, context)), (256, 2048), "{context}");
+    }
+    assert_eq!(limits(args(Some(8), Some(64), UsageContext::LlmClass)), (8, 64));
+    // A budget alone also caps the defaulted max_num_seqs (vLLM).
+    assert_eq!(limits(args(None, Some(16), UsageContext::LlmClass)), (16, 16));
 }

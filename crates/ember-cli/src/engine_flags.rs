@@ -1,7 +1,7 @@
 //! Engine flags shared by every subcommand that loads a model, with vLLM's names and defaults.
 
 use clap::Args;
-use ember_engine::{BackendKind, DtypeChoice, EngineArgs};
+use ember_engine::{BackendKind, DtypeChoice, EngineArgs, UsageContext};
 
 /// Model and engine flags.
 #[derive(Debug, Clone, Args)]
@@ -30,12 +30,15 @@ pub struct EngineFlags {
     /// KV cache size in bytes (default: cpu 4 GiB, wgpu 2 GiB, cuda from --gpu-memory-utilization).
     #[arg(long)]
     pub kv_cache_memory_bytes: Option<usize>,
-    /// Maximum sequences per step.
-    #[arg(long, default_value_t = 256)]
-    pub max_num_seqs: usize,
-    /// Token budget per step (chunked prefill chunk size).
-    #[arg(long, default_value_t = 2048)]
-    pub max_num_batched_tokens: usize,
+    /// Maximum sequences per step (default, as vLLM: 1024 on cuda GPUs of 70 GiB or more other
+    /// than the A100, else 256).
+    #[arg(long)]
+    pub max_num_seqs: Option<usize>,
+    /// Token budget per step, the chunked-prefill chunk size (default, as vLLM: on cuda GPUs
+    /// of 70 GiB or more other than the A100 16384 offline / 8192 for serve, on smaller cuda
+    /// GPUs 8192 / 2048; on cpu and wgpu 2048).
+    #[arg(long)]
+    pub max_num_batched_tokens: Option<usize>,
     /// Automatic prefix caching (on by default; `--no-enable-prefix-caching` turns it off).
     #[arg(long, overrides_with = "no_enable_prefix_caching")]
     pub enable_prefix_caching: bool,
@@ -60,9 +63,11 @@ impl EngineFlags {
         self.model.as_deref().ok_or_else(|| anyhow::anyhow!("no model given: pass --model MODEL (a folder or a hub id)"))
     }
 
-    /// Converts the flags into engine arguments.
-    pub fn to_engine_args(&self) -> anyhow::Result<EngineArgs> {
+    /// Converts the flags into engine arguments for `usage_context` (which picks the defaults
+    /// of `--max-num-seqs` and `--max-num-batched-tokens`).
+    pub fn to_engine_args(&self, usage_context: UsageContext) -> anyhow::Result<EngineArgs> {
         let mut args = EngineArgs::new(self.model()?.to_string());
+        args.usage_context = usage_context;
         args.revision = self.revision.clone();
         args.backend = match &self.backend {
             Some(b) => b.parse::<BackendKind>()?,

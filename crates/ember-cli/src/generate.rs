@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use clap::Args;
-use ember_engine::{LLM, PromptInput, RequestOutput, SamplingParams};
+use ember_engine::{LLM, PromptInput, RequestOutput, SamplingParams, UsageContext};
 
 use crate::EngineFlags;
 
@@ -69,7 +69,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     }
 
     let load_start = Instant::now();
-    let mut llm = LLM::new(args.engine.to_engine_args()?)?;
+    let mut llm = LLM::new(args.engine.to_engine_args(UsageContext::LlmClass)?)?;
     let info = llm.engine().info().clone();
     tracing::info!(
         "ready in {:.1}s: backend {}, dtype {}, {} KV blocks of {} tokens, max_model_len {}",

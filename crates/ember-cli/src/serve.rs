@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use ember_engine::Task;
+use ember_engine::{Task, UsageContext};
 use ember_server::{ServeHooks, ServerConfig};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -67,7 +67,7 @@ pub fn run(mut args: ServeArgs) -> anyhow::Result<()> {
             args.tensor_parallel_size
         );
     }
-    let mut engine_args = args.engine.to_engine_args()?;
+    let mut engine_args = args.engine.to_engine_args(UsageContext::OpenAiApiServer)?;
     engine_args.task = args.task.parse::<Task>()?;
     let model = args.engine.model()?.to_string();
     let mut config = ServerConfig::new(model.clone());

@@ -14,10 +14,12 @@ fn invalid(field: &'static str, reason: String) -> CoreError {
 /// Limits of one scheduling step.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SchedulerConfig {
-    /// Token budget of one step, prefill chunks and decodes together. Default 2048 (vLLM's
-    /// serving default with chunked prefill). Prompts longer than this are prefilled in chunks.
+    /// Token budget of one step, prefill chunks and decodes together. Default
+    /// [`Self::DEFAULT_MAX_NUM_BATCHED_TOKENS`]; the engine sets it per device and usage
+    /// context (vLLM's `get_batch_defaults`). Prompts longer than this are prefilled in chunks.
     pub max_num_batched_tokens: usize,
-    /// Maximum number of running requests. Default 256.
+    /// Maximum number of running requests. Default [`Self::DEFAULT_MAX_NUM_SEQS`]; the engine
+    /// sets it per device and usage context.
     pub max_num_seqs: usize,
     /// Context length of the model in tokens: prompt plus output never exceeds it.
     pub max_model_len: usize,
@@ -27,11 +29,17 @@ pub struct SchedulerConfig {
 }
 
 impl SchedulerConfig {
+    /// Token budget of a bare scheduler: 2048, vLLM's `SchedulerConfig` default (and its
+    /// serving default on GPUs under 70 GiB).
+    pub const DEFAULT_MAX_NUM_BATCHED_TOKENS: usize = 2048;
+    /// Running-request cap of a bare scheduler: 256 (vLLM's default outside large GPUs).
+    pub const DEFAULT_MAX_NUM_SEQS: usize = 256;
+
     /// The defaults above for a model of context length `max_model_len`.
     pub fn new(max_model_len: usize) -> Self {
         Self {
-            max_num_batched_tokens: 2048,
-            max_num_seqs: 256,
+            max_num_batched_tokens: Self::DEFAULT_MAX_NUM_BATCHED_TOKENS,
+            max_num_seqs: Self::DEFAULT_MAX_NUM_SEQS,
             max_model_len,
             long_prefill_token_threshold: 0,
         }

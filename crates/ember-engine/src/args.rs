@@ -4,6 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::batch_defaults::UsageContext;
 use crate::error::{EngineError, Result};
 
 /// Which burn backend runs the model.
@@ -126,11 +127,19 @@ pub struct EngineArgs {
     /// KV cache size in bytes. Default: cpu 4 GiB, wgpu 2 GiB (wgpu cannot report device
     /// memory); on cuda derived from `gpu_memory_utilization` when unset.
     pub kv_cache_memory_bytes: Option<usize>,
-    /// Most sequences in one step (embedding models: in one forward pass); default 256.
-    pub max_num_seqs: usize,
+    /// Most sequences in one step (embedding models: in one forward pass). Default (`None`):
+    /// by device and [`Self::usage_context`], as vLLM: 1024 on cuda GPUs of 70 GiB or more
+    /// (A100 excepted), else 256 (see [`crate::batch_defaults`]).
+    pub max_num_seqs: Option<usize>,
     /// Token budget of one step (also the chunked-prefill chunk; embedding models: of one
-    /// forward pass, padding included); default 2048.
-    pub max_num_batched_tokens: usize,
+    /// forward pass, padding included). Default (`None`): by device and usage context, as
+    /// vLLM: on cuda GPUs of 70 GiB or more (A100 excepted) 16384 offline / 8192 served, on
+    /// smaller cuda GPUs 8192 / 2048; on cpu and wgpu 2048.
+    pub max_num_batched_tokens: Option<usize>,
+    /// Who builds the engine, for the two defaults above; default
+    /// [`UsageContext::LlmClass`] (offline). `ember serve` uses
+    /// [`UsageContext::OpenAiApiServer`].
+    pub usage_context: UsageContext,
     /// Automatic prefix caching; default on (as vLLM V1).
     pub enable_prefix_caching: bool,
     /// Seed of the generator used by requests without their own seed; default 0.
@@ -158,8 +167,9 @@ impl EngineArgs {
             block_size: 16,
             gpu_memory_utilization: 0.9,
             kv_cache_memory_bytes: None,
-            max_num_seqs: 256,
-            max_num_batched_tokens: 2048,
+            max_num_seqs: None,
+            max_num_batched_tokens: None,
+            usage_context: UsageContext::LlmClass,
             enable_prefix_caching: true,
             seed: 0,
             max_logprobs: 20,
@@ -177,7 +187,7 @@ impl EngineArgs {
         if !(self.gpu_memory_utilization > 0.0 && self.gpu_memory_utilization <= 1.0) {
             return bad(format!("--gpu-memory-utilization must be in (0, 1], got {}", self.gpu_memory_utilization));
         }
-        if self.max_num_seqs == 0 || self.max_num_batched_tokens == 0 {
+        if self.max_num_seqs == Some(0) || self.max_num_batched_tokens == Some(0) {
             return bad("--max-num-seqs and --max-num-batched-tokens must be positive".into());
         }
         Ok(())

@@ -1,6 +1,7 @@
 //! The one place that names concrete burn backends: picks the device and compute dtype for
-//! `--backend cpu|wgpu|cuda`, loads the model on it, sizes the KV cache and returns a
-//! backend-independent engine core (a generation core, or an embedding core).
+//! `--backend cpu|wgpu|cuda`, loads the model on it, resolves the batch limits from what the
+//! device reports (`batch_defaults.rs`), sizes the KV cache and returns a backend-independent
+//! engine core (a generation core, or an embedding core).
 
 use burn_tensor::DType;
 use ember_core::{CacheConfig, Scheduler, SchedulerConfig};
@@ -9,6 +10,7 @@ use ember_loader::SafetensorsWeights;
 use ember_models::{DecoderModel, ModelConfig};
 
 use crate::args::{BackendKind, DtypeChoice, EngineArgs, Task};
+use crate::batch_defaults::{self, DeviceProps};
 use crate::embedding::{EmbeddingCore, EmbeddingCoreApi, EmbeddingInfo, EmbeddingSpec};
 use crate::engine_core::{EngineCore, EngineCoreApi, EngineInfo};
 use crate::error::{EngineError, Result};
@@ -37,13 +39,28 @@ pub(crate) struct ModelParts<'a> {
     pub max_model_len: usize,
 }
 
+/// What the backend can tell about its device.
+pub(crate) struct DeviceReport {
+    /// Total memory and name (cuda); `None` on cpu and wgpu. Picks the default batch limits.
+    pub props: Option<DeviceProps>,
+    /// Reports `(free, total)` when called (after the weights are loaded); sizes the KV cache.
+    pub memory: Box<dyn FnOnce() -> MemoryInfo>,
+}
+
+impl DeviceReport {
+    /// A device that reports nothing (cpu, wgpu).
+    fn silent() -> Self {
+        Self { props: None, memory: Box::new(|| None) }
+    }
+}
+
 /// A build step that runs on whichever backend `args.backend` names (generic over `B`, so the
 /// model code never names a backend).
 pub(crate) trait OnBackend {
     /// What the step builds.
     type Output;
-    /// Runs on backend `B` (the device already probed); `memory` reports device memory.
-    fn run<B: PagedAttentionBackend + 'static>(self, device: B::Device, memory: Box<dyn FnOnce() -> MemoryInfo>) -> Result<Self::Output>;
+    /// Runs on backend `B` (the device already probed and described by `report`).
+    fn run<B: PagedAttentionBackend + 'static>(self, device: B::Device, report: DeviceReport) -> Result<Self::Output>;
 }
 
 /// Picks the backend and device for `args`, checks the device in `dtype`, and runs `step` there.
@@ -58,23 +75,23 @@ fn dispatch<S: OnBackend>(args: &EngineArgs, dtype: DType, step: S) -> Result<S:
         args: &EngineArgs,
         device: B::Device,
         dtype: DType,
-        memory: Box<dyn FnOnce() -> MemoryInfo>,
+        report: DeviceReport,
         step: S,
     ) -> Result<S::Output> {
         probe_device::<B>(&device, args.backend, dtype)?;
-        step.run::<B>(device, memory)
+        step.run::<B>(device, report)
     }
     match args.backend {
-        BackendKind::Cpu => go::<CpuBackend, S>(args, Default::default(), dtype, Box::new(|| None), step),
+        BackendKind::Cpu => go::<CpuBackend, S>(args, Default::default(), dtype, DeviceReport::silent(), step),
         BackendKind::Wgpu => {
             #[cfg(feature = "wgpu")]
             {
                 let device = wgpu_device(args.wgpu_adapter.as_deref())?;
                 #[cfg(feature = "fusion")]
                 if args.enable_fusion {
-                    return go::<FusedWgpuBackend, S>(args, device, dtype, Box::new(|| None), step);
+                    return go::<FusedWgpuBackend, S>(args, device, dtype, DeviceReport::silent(), step);
                 }
-                go::<WgpuBackend, S>(args, device, dtype, Box::new(|| None), step)
+                go::<WgpuBackend, S>(args, device, dtype, DeviceReport::silent(), step)
             }
             #[cfg(not(feature = "wgpu"))]
             Err(not_compiled("wgpu"))
@@ -82,12 +99,12 @@ fn dispatch<S: OnBackend>(args: &EngineArgs, dtype: DType, step: S) -> Result<S:
         BackendKind::Cuda => {
             #[cfg(feature = "cuda")]
             {
-                let memory = Box::new(cuda::memory_info()?);
+                let report = cuda::device_report()?;
                 #[cfg(feature = "fusion")]
                 if args.enable_fusion {
-                    return go::<FusedCudaBackend, S>(args, Default::default(), dtype, memory, step);
+                    return go::<FusedCudaBackend, S>(args, Default::default(), dtype, report, step);
                 }
-                go::<CudaBackend, S>(args, Default::default(), dtype, memory, step)
+                go::<CudaBackend, S>(args, Default::default(), dtype, report, step)
             }
             #[cfg(not(feature = "cuda"))]
             Err(not_compiled("cuda"))
@@ -138,8 +155,8 @@ struct GenerationBuild<'a> {
 
 impl OnBackend for GenerationBuild<'_> {
     type Output = Box<dyn EngineCoreApi>;
-    fn run<B: PagedAttentionBackend + 'static>(self, device: B::Device, memory: Box<dyn FnOnce() -> MemoryInfo>) -> Result<Self::Output> {
-        build::<B>(self.args, self.parts, device, self.dtype, memory)
+    fn run<B: PagedAttentionBackend + 'static>(self, device: B::Device, report: DeviceReport) -> Result<Self::Output> {
+        build::<B>(self.args, self.parts, device, self.dtype, report)
     }
 }
 
@@ -152,8 +169,9 @@ struct EmbeddingBuild<'a> {
 
 impl OnBackend for EmbeddingBuild<'_> {
     type Output = Box<dyn EmbeddingCoreApi>;
-    fn run<B: PagedAttentionBackend + 'static>(self, device: B::Device, _memory: Box<dyn FnOnce() -> MemoryInfo>) -> Result<Self::Output> {
+    fn run<B: PagedAttentionBackend + 'static>(self, device: B::Device, report: DeviceReport) -> Result<Self::Output> {
         let (args, spec) = (self.args, self.spec);
+        let limits = batch_defaults::resolve_for(args, report.props.as_ref(), spec.max_model_len);
         tracing::info!(
             backend = %args.backend, dtype = ?self.dtype, family = %spec.family(),
             "loading embedding model: {} tensors ({:.1} MiB), pooling {}{}, dimension {}, max input {} tokens",
@@ -170,6 +188,8 @@ impl OnBackend for EmbeddingBuild<'_> {
             max_model_len: spec.max_model_len,
             vocab_size: spec.vocab_size(),
             kv_cache_bytes: 0,
+            max_num_seqs: limits.max_num_seqs,
+            max_num_batched_tokens: limits.max_num_batched_tokens,
             embedding: Some(EmbeddingInfo {
                 dimension: spec.dimension(),
                 pooling: spec.pooler.pooling_type.name(),
@@ -183,8 +203,8 @@ impl OnBackend for EmbeddingBuild<'_> {
             device.clone(),
             self.dtype,
             args.block_size,
-            args.max_num_seqs,
-            args.max_num_batched_tokens,
+            limits.max_num_seqs,
+            limits.max_num_batched_tokens,
             info,
         )?;
         B::sync(&device).map_err(|e| EngineError::Backend { backend: args.backend.to_string(), reason: format!("{e:?}") })?;
@@ -197,9 +217,10 @@ fn build<B: PagedAttentionBackend + 'static>(
     parts: &ModelParts<'_>,
     device: B::Device,
     dtype: DType,
-    memory: Box<dyn FnOnce() -> MemoryInfo>,
+    report: DeviceReport,
 ) -> Result<Box<dyn EngineCoreApi>> {
     let config = parts.config;
+    let limits = batch_defaults::resolve_for(args, report.props.as_ref(), parts.max_model_len);
     tracing::info!(
         backend = %args.backend, ?dtype, family = config.family.name(),
         "loading {} tensors ({:.1} MiB)", parts.weights.len(), parts.weights.total_bytes() as f64 / (1 << 20) as f64
@@ -215,7 +236,7 @@ fn build<B: PagedAttentionBackend + 'static>(
         head_dim: config.head_dim,
         dtype,
     };
-    spec.num_blocks = kv_budget::num_blocks(args, &spec, parts.max_model_len, memory())?;
+    spec.num_blocks = kv_budget::num_blocks(args, &spec, parts.max_model_len, limits.max_num_seqs, (report.memory)())?;
     let max_concurrency = (spec.num_blocks * spec.block_size) as f64 / parts.max_model_len as f64;
     tracing::info!(
         "# {} blocks: {}, KV cache {:.1} MiB, maximum concurrency for {} tokens per request: {:.2}x",
@@ -227,8 +248,8 @@ fn build<B: PagedAttentionBackend + 'static>(
     );
 
     let mut scheduler_config = SchedulerConfig::new(parts.max_model_len);
-    scheduler_config.max_num_seqs = args.max_num_seqs;
-    scheduler_config.max_num_batched_tokens = args.max_num_batched_tokens;
+    scheduler_config.max_num_seqs = limits.max_num_seqs;
+    scheduler_config.max_num_batched_tokens = limits.max_num_batched_tokens;
     let mut cache_config = CacheConfig::new(spec.num_blocks);
     cache_config.block_size = args.block_size;
     cache_config.enable_prefix_caching = args.enable_prefix_caching;
@@ -243,6 +264,8 @@ fn build<B: PagedAttentionBackend + 'static>(
         max_model_len: parts.max_model_len,
         vocab_size: config.vocab_size,
         kv_cache_bytes: spec.total_bytes(),
+        max_num_seqs: limits.max_num_seqs,
+        max_num_batched_tokens: limits.max_num_batched_tokens,
         embedding: None,
     };
     let runner = ModelRunner::new(model, spec, device, args.seed);
@@ -298,11 +321,12 @@ fn wgpu_device(adapter: Option<&str>) -> Result<burn_wgpu::WgpuDevice> {
 
 #[cfg(feature = "cuda")]
 mod cuda {
-    //! Device memory through the CUDA driver (cudarc, loaded at run time).
+    //! Device memory and name through the CUDA driver (cudarc, loaded at run time).
     use super::*;
 
-    /// Returns a closure reporting `(free, total)` after the weights are loaded.
-    pub(super) fn memory_info() -> Result<impl FnOnce() -> MemoryInfo + 'static> {
+    /// Device 0's total memory and name (for the batch defaults; `None` when the driver does
+    /// not answer), and a closure reporting `(free, total)` after the weights are loaded.
+    pub(super) fn device_report() -> Result<DeviceReport> {
         if !driver_present() {
             return Err(EngineError::Backend {
                 backend: "cuda".into(),
@@ -313,7 +337,11 @@ mod cuda {
             backend: "cuda".into(),
             reason: format!("no usable CUDA device: {e}"),
         })?;
-        Ok(move || ctx.mem_get_info().ok())
+        let props = match (ctx.total_mem(), ctx.name()) {
+            (Ok(total_memory), Ok(name)) => Some(DeviceProps { total_memory, name }),
+            _ => None,
+        };
+        Ok(DeviceReport { props, memory: Box::new(move || ctx.mem_get_info().ok()) })
     }
 
     /// Whether libcuda can be loaded (cudarc panics on first use otherwise).

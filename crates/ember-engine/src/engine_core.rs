@@ -28,6 +28,10 @@ pub struct EngineInfo {
     pub vocab_size: usize,
     /// Bytes of KV cache (0 for embedding models, which keep none between requests).
     pub kv_cache_bytes: usize,
+    /// Most sequences in one step (as given, or the device's default).
+    pub max_num_seqs: usize,
+    /// Token budget of one step (as given, or the device's default).
+    pub max_num_batched_tokens: usize,
     /// Embedding size, pooling and matryoshka sizes; `Some` exactly when `task` is `Embed`.
     pub embedding: Option<EmbeddingInfo>,
 }

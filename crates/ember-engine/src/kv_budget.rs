@@ -22,8 +22,15 @@ pub const WGPU_MAX_BINDING_BYTES: usize = 128 << 20;
 /// Device memory `(free, total)` in bytes, when the backend can tell.
 pub type MemoryInfo = Option<(usize, usize)>;
 
-/// Number of blocks for `spec` (its `num_blocks` is ignored).
-pub(crate) fn num_blocks(args: &EngineArgs, spec: &KvCacheSpec, max_model_len: usize, memory: MemoryInfo) -> Result<usize> {
+/// Number of blocks for `spec` (its `num_blocks` is ignored) when at most `max_num_seqs`
+/// sequences run at once.
+pub(crate) fn num_blocks(
+    args: &EngineArgs,
+    spec: &KvCacheSpec,
+    max_model_len: usize,
+    max_num_seqs: usize,
+    memory: MemoryInfo,
+) -> Result<usize> {
     let budget = match (args.kv_cache_memory_bytes, args.backend, memory) {
         (Some(bytes), _, _) => bytes,
         (None, BackendKind::Cuda, Some((free, total))) => {
@@ -35,7 +42,7 @@ pub(crate) fn num_blocks(args: &EngineArgs, spec: &KvCacheSpec, max_model_len: u
     };
     let max_buffer = (args.backend == BackendKind::Wgpu).then_some(WGPU_MAX_BINDING_BYTES);
     let per_seq = max_model_len.div_ceil(spec.block_size);
-    let useful = args.max_num_seqs.saturating_mul(per_seq + 1);
+    let useful = max_num_seqs.saturating_mul(per_seq + 1);
     let blocks = spec.blocks_for_budget(budget, max_buffer).min(useful);
     if blocks < per_seq {
         return Err(EngineError::InvalidArgs(format!(
@@ -61,23 +68,22 @@ mod tests {
     fn budget_and_caps() {
         let mut args = EngineArgs::new("m");
         args.kv_cache_memory_bytes = Some(spec().block_bytes() * 100);
-        args.max_num_seqs = 1000;
-        assert_eq!(num_blocks(&args, &spec(), 64, None).unwrap(), 100);
-        args.max_num_seqs = 2; // 2 sequences of 4 blocks (+1 each) are all that is useful
-        assert_eq!(num_blocks(&args, &spec(), 64, None).unwrap(), 10);
+        assert_eq!(num_blocks(&args, &spec(), 64, 1000, None).unwrap(), 100);
+        // 2 sequences of 4 blocks (+1 each) are all that is useful
+        assert_eq!(num_blocks(&args, &spec(), 64, 2, None).unwrap(), 10);
         args.kv_cache_memory_bytes = Some(spec().block_bytes() * 3);
-        assert!(num_blocks(&args, &spec(), 64, None).unwrap_err().to_string().contains("max_model_len 64"));
+        assert!(num_blocks(&args, &spec(), 64, 1000, None).unwrap_err().to_string().contains("max_model_len 64"));
     }
 
     #[test]
     fn cuda_uses_memory_utilization() {
         let mut args = EngineArgs::new("m");
         args.backend = BackendKind::Cuda;
-        args.max_num_seqs = usize::MAX / 1024;
         args.gpu_memory_utilization = 0.5;
         let total = 1800 * spec().block_bytes();
         // 50% of total minus 400 blocks' worth in use = 500 blocks.
-        let blocks = num_blocks(&args, &spec(), 64, Some((total - 400 * spec().block_bytes(), total))).unwrap();
+        let memory = Some((total - 400 * spec().block_bytes(), total));
+        let blocks = num_blocks(&args, &spec(), 64, usize::MAX / 1024, memory).unwrap();
         assert_eq!(blocks, 500);
     }
 }

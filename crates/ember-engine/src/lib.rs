@@ -4,7 +4,8 @@
 //! - [`LLMEngine`]: add requests, `step()`, read [`RequestOutput`]s (for servers and streaming).
 //! - [`AsyncEngine`]: the engine on its own thread, one output stream per request (servers).
 //! - [`EngineArgs`]: task (`generate` | `embed`), backend (`cpu` | `wgpu` | `cuda`), dtype, KV
-//!   cache and scheduler knobs.
+//!   cache and scheduler knobs; unset scheduler limits follow vLLM's per-device, per-usage
+//!   defaults ([`batch_defaults`]).
 //!
 //! Inside: the model runner (scheduler output → one forward pass), the on-device sampler, the
 //! output processor (detokenization, stop strings); for embedding models, the embedding core
@@ -16,6 +17,7 @@
 mod args;
 mod async_engine;
 mod backend;
+pub mod batch_defaults;
 mod embedding;
 mod engine;
 mod engine_core;
@@ -29,6 +31,7 @@ mod runner;
 mod sampler;
 
 pub use args::{BackendKind, DtypeChoice, EngineArgs, Task};
+pub use batch_defaults::UsageContext;
 pub use embedding::{
     COMPLETIONS_UNSUPPORTED, EMBEDDINGS_UNSUPPORTED, EmbeddingInfo, EmbeddingOutput, EmbeddingRequestOutput, Matryoshka,
     PoolingParams,

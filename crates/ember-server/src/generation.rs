@@ -133,6 +133,8 @@ mod tests {
             max_model_len: 10,
             vocab_size: 100,
             kv_cache_bytes: 0,
+            max_num_seqs: 256,
+            max_num_batched_tokens: 2048,
             embedding: None,
         }
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::serve::ListenerExt;
-use ember_engine::{AsyncEngine, EngineArgs, EngineError, EngineInfo, PromptInput, SamplingParams, Task};
+use ember_engine::{AsyncEngine, EngineArgs, EngineError, EngineInfo, PromptInput, SamplingParams, Task, UsageContext};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, oneshot};
 
@@ -52,8 +52,11 @@ pub struct ServeHooks {
     pub on_ready: Option<Box<dyn FnOnce(&EngineInfo, SocketAddr) + Send>>,
 }
 
-/// Runs the server until Ctrl-C / SIGTERM, or until loading fails.
-pub async fn run(config: ServerConfig, engine_args: EngineArgs, mut hooks: ServeHooks) -> Result<(), ServeError> {
+/// Runs the server until Ctrl-C / SIGTERM, or until loading fails. The engine is built in the
+/// server usage context ([`UsageContext::OpenAiApiServer`], whatever `engine_args` says, as
+/// vLLM's api_server does): unset scheduler limits get the serving defaults.
+pub async fn run(config: ServerConfig, mut engine_args: EngineArgs, mut hooks: ServeHooks) -> Result<(), ServeError> {
+    engine_args.usage_context = UsageContext::OpenAiApiServer;
     let addr = format!("{}:{}", config.host, config.port);
     let listener = TcpListener::bind(&addr).await.map_err(|source| ServeError::Bind { addr: addr.clone(), source })?;
     let local = listener.local_addr()?;

@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use ember_engine::{EngineInfo, LLM, PromptInput, RequestOutput, SamplingParams, TokenId};
+use ember_engine::{EngineInfo, LLM, PromptInput, RequestOutput, SamplingParams, TokenId, UsageContext};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::dataset::RandomDataset;
@@ -22,7 +22,7 @@ pub struct OfflineBench {
 impl OfflineBench {
     /// Loads the model named by `flags` (seeding the dataset with `--seed`) and logs what it got.
     pub fn load(flags: &EngineFlags) -> anyhow::Result<Self> {
-        let args = flags.to_engine_args()?;
+        let args = flags.to_engine_args(UsageContext::LlmClass)?;
         let started = Instant::now();
         let llm = LLM::new(args)?;
         let info = llm.engine().info().clone();
