@@ -51,7 +51,7 @@ run)
         serve)
             echo "=== serving: time to ready, then ${RATE:-16} req/s, random 1024 in / 128 out"
             start=$EPOCHREALTIME
-            /tmp/ember serve "$model" --backend cuda --dtype bfloat16 --max-model-len 2048 --port 8123 > /tmp/serve.log 2>&1 &
+            EMBER_PROFILE_STEPS=50 /tmp/ember serve "$model" --backend cuda --dtype bfloat16 --max-model-len 2048 --port 8123 > /tmp/serve.log 2>&1 &
             pid=$!
             until curl -sf localhost:8123/health > /dev/null; do
                 kill -0 $pid 2>/dev/null || { cat /tmp/serve.log; exit 1; }
@@ -61,6 +61,8 @@ run)
             /tmp/ember bench serve --port 8123 --model "$model" --random-input-len 1024 --random-output-len 128 \
                 --num-prompts "${SERVE_PROMPTS:-320}" --request-rate "${RATE:-16}" --seed 0
             kill $pid; wait $pid 2>/dev/null || true
+            echo "--- server log: start-up, memory, and the step profile (every 50 steps)"
+            grep -E "Setting|memory profiling|GPU blocks|ready|step profile" /tmp/serve.log | sed 's/\x1b\[[0-9;]*m//g' | head -40
             ;;
         baseline)
             echo "=== transformers generate, bf16, SDPA: batch 1 (128/128), batch 256 (128/128)"

@@ -1,7 +1,8 @@
 //! Parity of the CUDA kernels (`kernels/*.cu`) with the dense host oracle that the reference
 //! attention is held to (`crates/ember-kernels/tests/attention_oracle/`): reshape_and_cache
-//! exactly, paged attention within each dtype's rounding, over head_dim 16/64/128/256, GQA,
-//! mixed decode/prefill batches, contexts long enough to split into partitions, Gemma2's
+//! exactly, paged attention within each dtype's rounding, over head_dim 16/64/128/256, GQA
+//! groups of 1-16 (head_dim 64/128/256 run `kernels/paged_attention_grouped.cu`, 16 the
+//! per-head kernel; `EMBER_CUDA_ATTENTION=simple` sends all to the latter), mixed decode/prefill batches, contexts long enough to split into partitions, Gemma2's
 //! soft-capping and sliding windows; the linear layers' GEMV/GEMM against a host product; the
 //! fused layer ops against their reference bodies (`ember_kernels::reference::layer_ops`).
 //! Needs an NVIDIA GPU: runs when `EMBER_TEST_CUDA=1`
@@ -55,7 +56,7 @@ fn paged_attention_matches_the_oracle_in_every_dtype() {
         return;
     }
     let dtypes = [(DType::F32, 2e-5), (DType::F16, 2e-3), (DType::BF16, 1.6e-2)];
-    let shapes = [(16, 4, 2, None, None), (64, 8, 2, None, None), (128, 8, 8, Some(1), None), (128, 32, 8, None, None), (256, 8, 4, Some(100), Some(50.0)), (128, 4, 4, Some(700), None)];
+    let shapes = [(16, 4, 2, None, None), (64, 8, 2, None, None), (128, 8, 8, Some(1), None), (128, 32, 8, None, None), (256, 8, 4, Some(100), Some(50.0)), (128, 4, 4, Some(700), None), (128, 28, 4, None, None), (64, 16, 1, Some(300), None)];
     let mut failures = Vec::new();
     for (dtype, tolerance) in dtypes {
         for (i, &(hd, h, kvh, window, softcap)) in shapes.iter().enumerate() {

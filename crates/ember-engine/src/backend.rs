@@ -1,6 +1,7 @@
 //! The one place that names concrete burn backends: picks the device and compute dtype for
 //! `--backend cpu|wgpu|cuda`, loads the model on it, resolves the batch limits from what the
-//! device reports (`batch_defaults.rs`), sizes the KV cache and returns a backend-independent
+//! device reports (`batch_defaults.rs`), profiles the largest step's memory on cuda
+//! (`profile_run.rs`), sizes the KV cache and returns a backend-independent
 //! engine core (a generation core, or an embedding core).
 
 use burn_tensor::DType;
@@ -15,6 +16,7 @@ use crate::embedding::{EmbeddingCore, EmbeddingCoreApi, EmbeddingInfo, Embedding
 use crate::engine_core::{EngineCore, EngineCoreApi, EngineInfo};
 use crate::error::{EngineError, Result};
 use crate::kv_budget::{self, MemoryInfo};
+use crate::profile_run;
 use crate::runner::ModelRunner;
 
 /// The burn backend behind `--backend cpu`.
@@ -43,8 +45,9 @@ pub(crate) struct ModelParts<'a> {
 pub(crate) struct DeviceReport {
     /// Total memory and name (cuda); `None` on cpu and wgpu. Picks the default batch limits.
     pub props: Option<DeviceProps>,
-    /// Reports `(free, total)` when called (after the weights are loaded); sizes the KV cache.
-    pub memory: Box<dyn FnOnce() -> MemoryInfo>,
+    /// Reports `(free, total)` when called (after the weights are loaded and after the
+    /// memory-profiling step); sizes the KV cache.
+    pub memory: Box<dyn Fn() -> MemoryInfo>,
 }
 
 impl DeviceReport {
@@ -225,8 +228,13 @@ fn build<B: PagedAttentionBackend + 'static>(
         backend = %args.backend, ?dtype, family = config.family.name(),
         "loading {} tensors ({:.1} MiB)", parts.weights.len(), parts.weights.total_bytes() as f64 / (1 << 20) as f64
     );
-    let model = DecoderModel::<B>::load(config, parts.weights, &device, dtype, parts.max_model_len)?;
-    B::sync(&device).map_err(|e| EngineError::Backend { backend: args.backend.to_string(), reason: format!("{e:?}") })?;
+    let sync = |device: &B::Device| {
+        B::sync(device).map_err(|e| EngineError::Backend { backend: args.backend.to_string(), reason: format!("{e:?}") })
+    };
+    let model = profile_run::persistent::<B, _>(&device, || {
+        DecoderModel::<B>::load(config, parts.weights, &device, dtype, parts.max_model_len)
+    })?;
+    sync(&device)?;
 
     let mut spec = KvCacheSpec {
         num_layers: config.num_layers,
@@ -235,6 +243,24 @@ fn build<B: PagedAttentionBackend + 'static>(
         num_kv_heads: config.num_kv_heads,
         head_dim: config.head_dim,
         dtype,
+    };
+    // The KV cache gets what the largest step leaves (cuda; elsewhere the budget is fixed).
+    let model = if args.backend == BackendKind::Cuda && args.kv_cache_memory_bytes.is_none() {
+        let before = (report.memory)();
+        let started = std::time::Instant::now();
+        let model = profile_run::profile_run(model, &spec, limits, parts.max_model_len, &device)?;
+        sync(&device)?;
+        if let (Some((free_before, _)), Some((free_after, _))) = (before, (report.memory)()) {
+            let (seqs, per_seq) = profile_run::profile_batch(limits, parts.max_model_len);
+            tracing::info!(
+                "memory profiling: a step of {seqs} sequences x {per_seq} tokens reserved {:.2} GiB of activations ({:.1} s)",
+                free_before.saturating_sub(free_after) as f64 / (1u64 << 30) as f64,
+                started.elapsed().as_secs_f64()
+            );
+        }
+        model
+    } else {
+        model
     };
     spec.num_blocks = kv_budget::num_blocks(args, &spec, parts.max_model_len, limits.max_num_seqs, (report.memory)())?;
     let max_concurrency = (spec.num_blocks * spec.block_size) as f64 / parts.max_model_len as f64;
@@ -268,7 +294,7 @@ fn build<B: PagedAttentionBackend + 'static>(
         max_num_batched_tokens: limits.max_num_batched_tokens,
         embedding: None,
     };
-    let runner = ModelRunner::new(model, spec, device, args.seed);
+    let runner = profile_run::persistent::<B, _>(&device.clone(), || ModelRunner::new(model, spec, device, args.seed));
     Ok(Box::new(EngineCore { scheduler, runner, info }))
 }
 

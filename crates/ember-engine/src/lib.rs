@@ -25,6 +25,7 @@ mod error;
 mod kv_budget;
 mod llm;
 mod output_processor;
+mod profile_run;
 mod outputs;
 mod prompt;
 mod runner;

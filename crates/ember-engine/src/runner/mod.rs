@@ -57,6 +57,11 @@ impl<B: PagedAttentionBackend> ModelRunner<B> {
         }
     }
 
+    /// Gives the model back, dropping the KV cache (after the memory-profiling step).
+    pub(crate) fn into_model(self) -> DecoderModel<B> {
+        self.model
+    }
+
     fn mark(&mut self, phase: Phase) {
         if let Some(profile) = &mut self.profile {
             if profile.sync {

@@ -5,6 +5,7 @@
 //! the stream burn orders its work on ([`raw_kernel`]). Shapes or dtypes a kernel does not
 //! cover fall back to the reference implementation, so results never depend on coverage.
 
+mod attention;
 mod gemm_sm90;
 mod layer_ops;
 mod ops;
@@ -17,7 +18,8 @@ use cubecl_cuda::CudaRuntime;
 
 pub use gemm_sm90::{gemm_sm90_available, gemm_sm90_launches};
 pub use layer_ops::layer_op_fallbacks;
-pub use ops::{GEMV_MAX_ROWS, LAST_FALLBACK, PARTITION_SIZE, attention_supported};
+pub use attention::{LAST_FALLBACK, PARTITION_SIZE, attention_supported};
+pub use ops::GEMV_MAX_ROWS;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -76,11 +78,11 @@ where
         params: &AttentionParams,
     ) -> Tensor<Self, 3> {
         let flat = &metadata.flat;
-        let shape = ops::AttentionShape {
+        let shape = attention::AttentionShape {
             block_size: metadata.block_size(),
             max_context_len: flat.max_context_len,
         };
-        let out = ops::paged_attention(
+        let out = attention::paged_attention(
             &query.clone().into_primitive().tensor(),
             &cache.key.clone().into_primitive().tensor(),
             &cache.value.clone().into_primitive().tensor(),

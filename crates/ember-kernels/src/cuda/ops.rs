@@ -1,5 +1,5 @@
-//! The CUDA launches of `kernels/reshape_and_cache.cu`, `kernels/paged_attention.cu`,
-//! `kernels/gemv.cu` and `kernels/gemm.cu` (the Hopper GEMM is `gemm_sm90`) on
+//! The CUDA launches of `kernels/reshape_and_cache.cu`, `kernels/gemv.cu` and
+//! `kernels/gemm.cu` (the Hopper GEMM is `gemm_sm90`, attention is `attention`) on
 //! burn tensors of `CubeBackend<CudaRuntime, ..>`: argument checks (dtype, contiguity, shapes
 //! the kernels support), output allocation, grid sizes. A case a kernel does not cover returns
 //! `None` and the caller falls back to the reference implementation.
@@ -14,10 +14,8 @@ use cubecl_cuda::CudaRuntime;
 use burn_cubecl::cubecl::server::Binding;
 
 use super::raw_kernel::{RawCudaKernel, launch, pack_u32};
-use crate::AttentionParams;
 
 const RESHAPE_AND_CACHE: &str = include_str!("../../../../kernels/reshape_and_cache.cu");
-const PAGED_ATTENTION: &str = include_str!("../../../../kernels/paged_attention.cu");
 const GEMV: &str = include_str!("../../../../kernels/gemv.cu");
 const GEMM: &str = include_str!("../../../../kernels/gemm.cu");
 
@@ -25,9 +23,6 @@ const GEMM: &str = include_str!("../../../../kernels/gemm.cu");
 /// burn's matmul.
 pub const GEMV_MAX_ROWS: usize = 8;
 
-/// Keys per partition of the attention kernel (one thread block each).
-pub const PARTITION_SIZE: usize = 512;
-const ATTENTION_THREADS: u32 = 128;
 
 pub(super) fn suffix(dtype: DType) -> Option<usize> {
     match dtype {
@@ -49,18 +44,6 @@ fn reshape_and_cache_kernels() -> &'static PerDtype {
     static CELL: OnceLock<PerDtype> = OnceLock::new();
     let names = ["ember_reshape_and_cache_f32", "ember_reshape_and_cache_f16", "ember_reshape_and_cache_bf16"];
     kernels(&CELL, RESHAPE_AND_CACHE, names, 128)
-}
-
-fn attention_kernels() -> &'static PerDtype {
-    static CELL: OnceLock<PerDtype> = OnceLock::new();
-    let names = ["ember_paged_attention_f32", "ember_paged_attention_f16", "ember_paged_attention_bf16"];
-    kernels(&CELL, PAGED_ATTENTION, names, ATTENTION_THREADS)
-}
-
-fn reduce_kernels() -> &'static PerDtype {
-    static CELL: OnceLock<PerDtype> = OnceLock::new();
-    let names = ["ember_paged_attention_reduce_f32", "ember_paged_attention_reduce_f16", "ember_paged_attention_reduce_bf16"];
-    kernels(&CELL, PAGED_ATTENTION, names, ATTENTION_THREADS)
 }
 
 fn gemv_kernels() -> &'static PerDtype {
@@ -184,111 +167,4 @@ pub fn reshape_and_cache(
     ];
     launch(&key.client, &reshape_and_cache_kernels().0[index], (tokens as u32, 1, 1), buffers, pack_u32(&[row, 0]));
     Some(())
-}
-
-/// The last reason a call fell back to the reference (for tests and debugging).
-pub static LAST_FALLBACK: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
-
-fn unsupported<T>(reason: String) -> Option<T> {
-    if let Ok(mut last) = LAST_FALLBACK.lock() {
-        *last = reason;
-    }
-    None
-}
-
-/// What the attention kernel needs besides tensors.
-pub struct AttentionShape {
-    /// Tokens per block.
-    pub block_size: usize,
-    /// Longest context in the step.
-    pub max_context_len: usize,
-}
-
-/// Whether the attention kernel covers these parameters.
-pub fn attention_supported(params: &AttentionParams) -> bool {
-    params.head_dim > 0 && params.head_dim <= 256 && params.num_heads % params.num_kv_heads == 0
-}
-
-/// Paged attention of `query` (`[tokens, heads, head_dim]`) over the caches; `None` when the
-/// inputs don't fit the kernel.
-#[allow(clippy::too_many_arguments)]
-pub fn paged_attention(
-    query: &CubeTensor<CudaRuntime>,
-    key_cache: &CubeTensor<CudaRuntime>,
-    value_cache: &CubeTensor<CudaRuntime>,
-    block_tables: &CubeTensor<CudaRuntime>,
-    token_seq: &CubeTensor<CudaRuntime>,
-    token_pos: &CubeTensor<CudaRuntime>,
-    shape: &AttentionShape,
-    params: &AttentionParams,
-) -> Option<CubeTensor<CudaRuntime>> {
-    let index = suffix(query.dtype).or_else(|| unsupported(format!("dtype {:?}", query.dtype)))?;
-    let ints = [block_tables, token_seq, token_pos];
-    let floats = [query, key_cache, value_cache];
-    if !attention_supported(params) {
-        return unsupported(format!("{params:?}"));
-    }
-    // cubecl pitches the rows of 2-d allocations on CUDA: the block table is read through its
-    // row stride; everything else must be dense.
-    let table_stride = block_tables.meta.strides()[0];
-    if block_tables.meta.strides()[1] != 1 {
-        return unsupported("a block table with non-unit column stride".into());
-    }
-    if let Some(t) = floats.iter().chain(&ints[1..]).find(|t| !t.is_contiguous()) {
-        return unsupported(format!("a non-contiguous input {:?} / {:?}", t.meta.shape(), t.meta.strides()));
-    }
-    if floats.iter().any(|t| t.dtype != query.dtype) || ints.iter().any(|t| t.dtype != DType::I32) {
-        let dtypes: Vec<_> = floats.iter().chain(&ints).map(|t| t.dtype).collect();
-        return unsupported(format!("dtypes {dtypes:?}"));
-    }
-    let [tokens, heads, head_dim] = query.meta.shape().dims::<3>();
-    let client = query.client.clone();
-    let device = query.device.clone();
-    let out = empty_device_contiguous_dtype(client.clone(), device.clone(), Shape::new([tokens, heads, head_dim]), query.dtype);
-    if tokens == 0 {
-        return Some(out);
-    }
-    let partitions = shape.max_context_len.div_ceil(PARTITION_SIZE).max(1);
-    let p = pack_u32(&[
-        heads as u32,
-        params.num_kv_heads as u32,
-        head_dim as u32,
-        shape.block_size as u32,
-        table_stride as u32,
-        PARTITION_SIZE as u32,
-        partitions as u32,
-        params.sliding_window.unwrap_or(0) as u32,
-        params.scale.to_bits(),
-        params.logit_softcap.unwrap_or(0.0).to_bits(),
-    ]);
-    // Partial states when split; 1-element placeholders otherwise (never read).
-    let split = partitions > 1;
-    let tmp = |dims: Vec<usize>| empty_device_contiguous_dtype(client.clone(), device.clone(), Shape::from(dims), DType::F32);
-    let tmp_out = tmp(if split { vec![tokens, heads, partitions, head_dim] } else { vec![1] });
-    let tmp_max = tmp(if split { vec![tokens, heads, partitions] } else { vec![1] });
-    let tmp_sum = tmp(if split { vec![tokens, heads, partitions] } else { vec![1] });
-    let buffers = vec![
-        query.handle.clone().binding(),
-        key_cache.handle.clone().binding(),
-        value_cache.handle.clone().binding(),
-        block_tables.handle.clone().binding(),
-        token_seq.handle.clone().binding(),
-        token_pos.handle.clone().binding(),
-        out.handle.clone().binding(),
-        tmp_out.handle.clone().binding(),
-        tmp_max.handle.clone().binding(),
-        tmp_sum.handle.clone().binding(),
-    ];
-    let grid = (tokens as u32, heads as u32, partitions as u32);
-    launch(&client, &attention_kernels().0[index], grid, buffers, p.clone());
-    if split {
-        let buffers = vec![
-            tmp_out.handle.clone().binding(),
-            tmp_max.handle.clone().binding(),
-            tmp_sum.handle.clone().binding(),
-            out.handle.clone().binding(),
-        ];
-        launch(&client, &reduce_kernels().0[index], (tokens as u32, heads as u32, 1), buffers, p);
-    }
-    Some(out)
 }

@@ -49,7 +49,9 @@ impl RawCudaKernel {
     /// As [`RawCudaKernel::new`], for a kernel that declares `extern __shared__` memory and
     /// needs `shared_bytes` of it per block.
     pub fn with_shared_memory(file: &'static str, entry: &'static str, threads: u32, shared_bytes: usize) -> Self {
-        Self { entry, source: Arc::from(format!("{COMMON}\n{file}")), cube_dim: CubeDim::new_1d(threads), shared_bytes }
+        // A file may instantiate only the entry being compiled (see paged_attention_grouped.cu).
+        let source = format!("#define EMBER_KERNEL_SELECTED 1\n#define EMBER_KERNEL_{entry} 1\n{COMMON}\n{file}");
+        Self { entry, source: Arc::from(source), cube_dim: CubeDim::new_1d(threads), shared_bytes }
     }
 }
 

@@ -1,0 +1,178 @@
+//! The CUDA launches of the paged attention: `kernels/paged_attention_grouped.cu` (one block
+//! per token, KV head and partition, for head_dim 64/128/256 with up to 1024 / head_dim query
+//! heads per KV head) and `kernels/paged_attention.cu` (one block per token and query head, any
+//! head_dim <= 256) for the rest, plus the partition merge. `EMBER_CUDA_ATTENTION=simple`
+//! forces the second (to compare them). Cases neither covers return `None` and the caller
+//! runs the reference implementation.
+
+use std::sync::OnceLock;
+
+use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
+use burn_cubecl::tensor::CubeTensor;
+use burn_tensor::{DType, Shape};
+use cubecl_cuda::CudaRuntime;
+
+use super::ops::{PerDtype, kernels, suffix};
+use super::raw_kernel::{RawCudaKernel, launch, pack_u32};
+use crate::AttentionParams;
+
+const PAGED_ATTENTION: &str = include_str!("../../../../kernels/paged_attention.cu");
+const PAGED_ATTENTION_GROUPED: &str = include_str!("../../../../kernels/paged_attention_grouped.cu");
+
+/// Keys per partition of the attention kernels (one thread block each).
+pub const PARTITION_SIZE: usize = 512;
+const ATTENTION_THREADS: u32 = 128;
+
+fn attention_kernels() -> &'static PerDtype {
+    static CELL: OnceLock<PerDtype> = OnceLock::new();
+    let names = ["ember_paged_attention_f32", "ember_paged_attention_f16", "ember_paged_attention_bf16"];
+    kernels(&CELL, PAGED_ATTENTION, names, ATTENTION_THREADS)
+}
+
+fn reduce_kernels() -> &'static PerDtype {
+    static CELL: OnceLock<PerDtype> = OnceLock::new();
+    let names = ["ember_paged_attention_reduce_f32", "ember_paged_attention_reduce_f16", "ember_paged_attention_reduce_bf16"];
+    kernels(&CELL, PAGED_ATTENTION, names, ATTENTION_THREADS)
+}
+
+/// The grouped kernel for `dtype` (index as [`suffix`]), `head_dim` and `group` query heads per
+/// KV head, when one exists (and `EMBER_CUDA_ATTENTION` is not `simple`).
+fn grouped_kernel(dtype: usize, head_dim: usize, group: usize) -> Option<&'static RawCudaKernel> {
+    static SIMPLE: OnceLock<bool> = OnceLock::new();
+    if *SIMPLE.get_or_init(|| std::env::var("EMBER_CUDA_ATTENTION").is_ok_and(|v| v == "simple")) {
+        return None;
+    }
+    // [dtype][head_dim 64 / 128 / 256][G * D <= 512 / <= 1024]
+    static CELL: OnceLock<Vec<RawCudaKernel>> = OnceLock::new();
+    let all = CELL.get_or_init(|| {
+        let mut all = Vec::new();
+        for dtype in ["f32", "f16", "bf16"] {
+            for d in [64, 128, 256] {
+                for tag in ["g", "gl"] {
+                    let name: &'static str = Box::leak(format!("ember_paged_attention_grouped_{dtype}_d{d}_{tag}").into_boxed_str());
+                    all.push(RawCudaKernel::new(PAGED_ATTENTION_GROUPED, name, ATTENTION_THREADS));
+                }
+            }
+        }
+        all
+    });
+    let d = [64, 128, 256].iter().position(|&d| d == head_dim)?;
+    let wide = match group * head_dim {
+        0 => return None,
+        x if x <= 512 => 0,
+        x if x <= 1024 => 1,
+        _ => return None,
+    };
+    Some(&all[(dtype * 3 + d) * 2 + wide])
+}
+
+/// The last reason a call fell back to the reference (for tests and debugging).
+pub static LAST_FALLBACK: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
+fn unsupported<T>(reason: String) -> Option<T> {
+    if let Ok(mut last) = LAST_FALLBACK.lock() {
+        *last = reason;
+    }
+    None
+}
+
+/// What the attention kernel needs besides tensors.
+pub struct AttentionShape {
+    /// Tokens per block.
+    pub block_size: usize,
+    /// Longest context in the step.
+    pub max_context_len: usize,
+}
+
+/// Whether the attention kernel covers these parameters.
+pub fn attention_supported(params: &AttentionParams) -> bool {
+    params.head_dim > 0 && params.head_dim <= 256 && params.num_heads % params.num_kv_heads == 0
+}
+
+/// Paged attention of `query` (`[tokens, heads, head_dim]`) over the caches; `None` when the
+/// inputs don't fit the kernel.
+#[allow(clippy::too_many_arguments)]
+pub fn paged_attention(
+    query: &CubeTensor<CudaRuntime>,
+    key_cache: &CubeTensor<CudaRuntime>,
+    value_cache: &CubeTensor<CudaRuntime>,
+    block_tables: &CubeTensor<CudaRuntime>,
+    token_seq: &CubeTensor<CudaRuntime>,
+    token_pos: &CubeTensor<CudaRuntime>,
+    shape: &AttentionShape,
+    params: &AttentionParams,
+) -> Option<CubeTensor<CudaRuntime>> {
+    let index = suffix(query.dtype).or_else(|| unsupported(format!("dtype {:?}", query.dtype)))?;
+    let ints = [block_tables, token_seq, token_pos];
+    let floats = [query, key_cache, value_cache];
+    if !attention_supported(params) {
+        return unsupported(format!("{params:?}"));
+    }
+    // cubecl pitches the rows of 2-d allocations on CUDA: the block table is read through its
+    // row stride; everything else must be dense.
+    let table_stride = block_tables.meta.strides()[0];
+    if block_tables.meta.strides()[1] != 1 {
+        return unsupported("a block table with non-unit column stride".into());
+    }
+    if let Some(t) = floats.iter().chain(&ints[1..]).find(|t| !t.is_contiguous()) {
+        return unsupported(format!("a non-contiguous input {:?} / {:?}", t.meta.shape(), t.meta.strides()));
+    }
+    if floats.iter().any(|t| t.dtype != query.dtype) || ints.iter().any(|t| t.dtype != DType::I32) {
+        let dtypes: Vec<_> = floats.iter().chain(&ints).map(|t| t.dtype).collect();
+        return unsupported(format!("dtypes {dtypes:?}"));
+    }
+    let [tokens, heads, head_dim] = query.meta.shape().dims::<3>();
+    let client = query.client.clone();
+    let device = query.device.clone();
+    let out = empty_device_contiguous_dtype(client.clone(), device.clone(), Shape::new([tokens, heads, head_dim]), query.dtype);
+    if tokens == 0 {
+        return Some(out);
+    }
+    let partitions = shape.max_context_len.div_ceil(PARTITION_SIZE).max(1);
+    let group = params.num_heads / params.num_kv_heads;
+    let grouped = grouped_kernel(index, head_dim, group);
+    let p = pack_u32(&[
+        heads as u32,
+        params.num_kv_heads as u32,
+        head_dim as u32,
+        shape.block_size as u32,
+        table_stride as u32,
+        PARTITION_SIZE as u32,
+        partitions as u32,
+        params.sliding_window.unwrap_or(0) as u32,
+        params.scale.to_bits(),
+        params.logit_softcap.unwrap_or(0.0).to_bits(),
+    ]);
+    // Partial states when split; 1-element placeholders otherwise (never read).
+    let split = partitions > 1;
+    let tmp = |dims: Vec<usize>| empty_device_contiguous_dtype(client.clone(), device.clone(), Shape::from(dims), DType::F32);
+    let tmp_out = tmp(if split { vec![tokens, heads, partitions, head_dim] } else { vec![1] });
+    let tmp_max = tmp(if split { vec![tokens, heads, partitions] } else { vec![1] });
+    let tmp_sum = tmp(if split { vec![tokens, heads, partitions] } else { vec![1] });
+    let buffers = vec![
+        query.handle.clone().binding(),
+        key_cache.handle.clone().binding(),
+        value_cache.handle.clone().binding(),
+        block_tables.handle.clone().binding(),
+        token_seq.handle.clone().binding(),
+        token_pos.handle.clone().binding(),
+        out.handle.clone().binding(),
+        tmp_out.handle.clone().binding(),
+        tmp_max.handle.clone().binding(),
+        tmp_sum.handle.clone().binding(),
+    ];
+    match grouped {
+        Some(kernel) => launch(&client, kernel, (tokens as u32, params.num_kv_heads as u32, partitions as u32), buffers, p.clone()),
+        None => launch(&client, &attention_kernels().0[index], (tokens as u32, heads as u32, partitions as u32), buffers, p.clone()),
+    }
+    if split {
+        let buffers = vec![
+            tmp_out.handle.clone().binding(),
+            tmp_max.handle.clone().binding(),
+            tmp_sum.handle.clone().binding(),
+            out.handle.clone().binding(),
+        ];
+        launch(&client, &reduce_kernels().0[index], (tokens as u32, heads as u32, 1), buffers, p);
+    }
+    Some(out)
+}
