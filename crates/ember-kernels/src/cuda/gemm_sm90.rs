@@ -67,6 +67,20 @@ fn hopper(index: usize) -> bool {
     per_device.get(index).copied().unwrap_or(false)
 }
 
+#[cfg(test)]
+mod tests {
+    use super::prefer_wide;
+
+    #[test]
+    fn tile_width_follows_the_waves() {
+        // Llama-3-8B projections on 132 SMs.
+        assert!(!prefer_wide(8, 6144, 132)); // qkv at M = 1024: 3 narrow waves < 2 wide (3.6)
+        assert!(prefer_wide(32, 6144, 132)); // qkv at M = 4096: 6 wide waves (10.8) < 12 narrow
+        assert!(prefer_wide(8, 28672, 132)); // gate_up at M = 1024
+        assert!(!prefer_wide(2, 4096, 132)); // o at M = 256: 32 wide tiles leave SMs idle
+    }
+}
+
 static LAUNCHES: AtomicUsize = AtomicUsize::new(0);
 
 /// How many products ran on the Hopper kernel since start (the parity test checks it ran).
@@ -77,6 +91,15 @@ pub fn gemm_sm90_launches() -> usize {
 /// Whether CUDA device `index` takes the Hopper kernel.
 pub fn gemm_sm90_available(index: usize) -> bool {
     hopper(index)
+}
+
+/// Whether 128 x 256 tiles beat 128 x 128 ones for `tiles_m` rows of tiles and `n` columns on
+/// `sms` SMs (one block per SM either way): compare the waves each needs, a wide tile costing
+/// ~1.8 narrow ones (it does twice the work with better reuse). E.g. qkv (N = 6,144) at
+/// M = 1,024 runs 384 narrow tiles in 3 waves rather than 192 wide ones in 2 (= 3.6).
+fn prefer_wide(tiles_m: usize, n: usize, sms: usize) -> bool {
+    let waves = |tiles: usize| tiles.div_ceil(sms) as f64;
+    waves(tiles_m * n.div_ceil(256)) * 1.8 <= waves(tiles_m * n.div_ceil(128))
 }
 
 /// A 2-d TMA map over `t` (`[rows, cols]`, row stride `stride` elements) loading boxes of
@@ -114,9 +137,8 @@ pub(super) fn gemm(
     if n % 8 != 0 || !hopper(x.device.index) {
         return None;
     }
-    // 128 x 256 tiles unless they would leave SMs idle (one block per SM either way).
     let sms = x.client.properties().hardware.num_streaming_multiprocessors.unwrap_or(132) as usize;
-    let wide = m.div_ceil(BM) * n.div_ceil(256) >= sms;
+    let wide = prefer_wide(m.div_ceil(BM), n, sms);
     let bn = if wide { 256 } else { 128 };
     let kernels = sm90_kernels();
     let kernel = if wide { &kernels.wide[index] } else { &kernels.narrow[index] };
