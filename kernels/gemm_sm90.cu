@@ -3,14 +3,15 @@
 // (x [M, K] and w [N, K] row-major with padded rows allowed, y [M, N] dense, f32 accumulation,
 // bias added before the one rounding), but built on Hopper's asynchronous units:
 //
-// - TMA (cp.async.bulk.tensor) copies a 64-wide K slice of x (128 rows) and of w (BN rows)
+// - TMA (cp.async.bulk.tensor) copies a 64-wide K slice of x (BM rows) and of w (BN rows)
 //   into shared memory, in the 128-byte swizzled layout wgmma reads without bank conflicts.
 //   The two tensor maps (`tm_x`, `tm_w`: 2-d, box 64 x 128 and 64 x BN, swizzle 128B, zero
 //   fill out of bounds) are encoded by cubecl at launch from the Rust side's TensorMapMeta and
 //   passed as __grid_constant__ parameters; rows past M / N and columns past K read as zeros.
 // - wgmma.mma_async (m64nBNk16, both operands from shared memory through matrix descriptors,
 //   K-major, f32 accumulators in registers).
-// - Warp specialisation, 384 threads = 3 warpgroups: warpgroup 0 is the producer (one thread
+// - Warp specialisation, 384 threads = 3 warpgroups (256 = 2 for 64-row tiles): warpgroup 0
+//   is the producer (one thread
 //   issues the TMA copies; the group gives its registers away with setmaxnreg), warpgroups 1
 //   and 2 are consumers, each multiplying 64 of the tile's 128 rows by all BN columns.
 // - A ring of STAGES stage buffers with two mbarriers each: `full[s]` (the producer arms it
@@ -18,11 +19,13 @@
 //   once it no longer reads the stage). Consumers keep one wgmma group in flight: after issuing
 //   the group for K tile t they wait for the group of tile t - 1 and release its stage.
 //
-// Tile shapes (template): BN = 256 with 4 stages (48 KB per stage) for large grids, BN = 128
-// with 6 stages (32 KB per stage) when 128 x 256 tiles would leave SMs idle. Either way one
-// block per SM (192 KB of dynamic shared memory + 1 KB for the 1024-byte alignment the 128B
-// swizzle needs). The grid is (ceil(N / BN), ceil(M / 128)); blocks visit tiles grouped by
-// EMBER_SM90_GROUP_M M tiles so blocks running together share w tiles in L2 (as gemm.cu).
+// Tile shapes (template): 128 x 256 with 4 stages (48 KB per stage) for large grids, 128 x 128
+// with 6 stages (32 KB per stage), both one block per SM (192 KB of dynamic shared memory + 1 KB
+// for the 1024-byte alignment the 128B swizzle needs); and 64 x 128 with a single consumer
+// warpgroup (CONSUMERS = 1, 256 threads, 4 stages of 24 KB, two blocks per SM) for decode
+// batches, whose few 128-row tiles would leave SMs idle. The Rust side picks by waves. The grid
+// is (ceil(N / BN), ceil(M / BM)); blocks visit tiles grouped by EMBER_SM90_GROUP_M M tiles so
+// blocks running together share w tiles in L2 (as gemm.cu).
 //
 // wgmma matrix descriptor for a K-major tile with 128B swizzle (PTX ISA "Matrix Descriptor
 // Format"): start address >> 4 in bits 0-13, leading byte offset >> 4 in bits 16-29 (unused
@@ -35,15 +38,13 @@
 // w = t / 32, lane l: d[4j + 0..1] = rows 16w + l / 4, columns 8j + 2(l % 4) + 0..1, and
 // d[4j + 2..3] the same columns of row + 8.
 //
-// Launch contract: block (384, 1, 1), grid (ceil(N / BN), ceil(M / 128), 1), dynamic shared
-// memory STAGES * (128 + BN) * 128 + 1024 bytes. Parameters: tm_x, tm_w (by value), then the
+// Launch contract: block (128 * (CONSUMERS + 1), 1, 1), grid (ceil(N / BN), ceil(M / BM), 1),
+// dynamic shared memory STAGES * (BM + BN) * 128 + 1024 bytes. Parameters: tm_x, tm_w (by value), then the
 // pointers cubecl passes for the tensor maps' buffers (x, w; unused: TMA reads them), y, bias,
 // then Sm90GemmParams by value. Requires: sm_90a, N % 8 == 0, K % 8 == 0, row strides % 8 == 0,
 // 16-byte aligned x / w / y (the Rust side checks and otherwise uses kernels/gemm.cu).
 
-#define EMBER_SM90_BM 128
 #define EMBER_SM90_BK 64
-#define EMBER_SM90_THREADS 384
 #ifndef EMBER_SM90_GROUP_M
 #define EMBER_SM90_GROUP_M 8
 #endif
@@ -190,10 +191,10 @@ __device__ __forceinline__ void ember_sm90_store2(T* y, size_t index, float v0, 
 
 // ---- the kernel --------------------------------------------------------------------------------
 
-template <typename T, int BN, int STAGES>
+template <typename T, int BN, int STAGES, int CONSUMERS>
 __device__ __forceinline__ void gemm_sm90(const EmberTensorMap* tm_x, const EmberTensorMap* tm_w, T* y, const T* bias,
                                           const Sm90GemmParams& p) {
-    constexpr int BM = EMBER_SM90_BM;
+    constexpr int BM = 64 * CONSUMERS;
     constexpr int BK = EMBER_SM90_BK;
     constexpr int A_BYTES = BM * BK * 2;
     constexpr int STAGE_BYTES = A_BYTES + BN * BK * 2;
@@ -217,7 +218,7 @@ __device__ __forceinline__ void gemm_sm90(const EmberTensorMap* tm_x, const Embe
     if (threadIdx.x == 0) {
         for (int s = 0; s < STAGES; ++s) {
             ember_mbar_init(&full[s], 1);
-            ember_mbar_init(&empty[s], 8);  // one arrival per consumer warp
+            ember_mbar_init(&empty[s], 4 * CONSUMERS);  // one arrival per consumer warp
         }
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     }
@@ -225,7 +226,7 @@ __device__ __forceinline__ void gemm_sm90(const EmberTensorMap* tm_x, const Embe
 
     if (warpgroup == 0) {
         // Producer: one thread streams the K tiles through the ring.
-        asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
+        if constexpr (CONSUMERS == 2) asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
         if (threadIdx.x == 0) {
             for (int t = 0; t < k_tiles; ++t) {
                 const int s = t % STAGES;
@@ -240,7 +241,7 @@ __device__ __forceinline__ void gemm_sm90(const EmberTensorMap* tm_x, const Embe
     }
 
     // Consumers: warpgroup 1 multiplies rows 0..63 of the tile, warpgroup 2 rows 64..127.
-    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
+    if constexpr (CONSUMERS == 2) asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
     const int half = warpgroup - 1;
     float d[BN / 2];
 #pragma unroll
@@ -281,14 +282,18 @@ __device__ __forceinline__ void gemm_sm90(const EmberTensorMap* tm_x, const Embe
     }
 }
 
-#define EMBER_GEMM_SM90(SUFFIX, T, BN, STAGES)                                                                  \
-    extern "C" __global__ void __launch_bounds__(EMBER_SM90_THREADS, 1) ember_gemm_sm90_##SUFFIX##_n##BN(     \
+#define EMBER_GEMM_SM90(NAME, T, BN, STAGES, CONSUMERS, MIN_BLOCKS)                                          \
+    extern "C" __global__ void __launch_bounds__(128 * (CONSUMERS + 1), MIN_BLOCKS) ember_gemm_sm90_##NAME(   \
         const __grid_constant__ EmberTensorMap tm_x, const __grid_constant__ EmberTensorMap tm_w, const T* x, \
         const T* w, T* y, const T* bias, const Sm90GemmParams p) {                                            \
-        gemm_sm90<T, BN, STAGES>(&tm_x, &tm_w, y, bias, p);                                                    \
+        gemm_sm90<T, BN, STAGES, CONSUMERS>(&tm_x, &tm_w, y, bias, p);                                         \
     }
 
-EMBER_GEMM_SM90(bf16, __nv_bfloat16, 256, 4)
-EMBER_GEMM_SM90(f16, __half, 256, 4)
-EMBER_GEMM_SM90(bf16, __nv_bfloat16, 128, 6)
-EMBER_GEMM_SM90(f16, __half, 128, 6)
+// 128 x 256 ("n256") and 128 x 128 ("n128"): 384 threads, one block per SM. 64 x 128 ("m64"):
+// one consumer warpgroup, 256 threads, 4 stages of 24 KB, two blocks per SM (decode batches).
+EMBER_GEMM_SM90(bf16_n256, __nv_bfloat16, 256, 4, 2, 1)
+EMBER_GEMM_SM90(f16_n256, __half, 256, 4, 2, 1)
+EMBER_GEMM_SM90(bf16_n128, __nv_bfloat16, 128, 6, 2, 1)
+EMBER_GEMM_SM90(f16_n128, __half, 128, 6, 2, 1)
+EMBER_GEMM_SM90(bf16_m64, __nv_bfloat16, 128, 4, 1, 2)
+EMBER_GEMM_SM90(f16_m64, __half, 128, 4, 1, 2)

@@ -1,8 +1,8 @@
 //! Host side of `kernels/gemm_sm90.cu`, the Hopper GEMM (TMA + wgmma, warp-specialised) for
 //! f16/bf16 linear layers above the GEMV's rows: when it applies (compute capability 9.0 —
-//! wgmma exists on sm_90a only — and the layout TMA needs), the tile width for the grid, the
-//! two tensor maps cubecl encodes at launch, and the launch with 192 KB of dynamic shared
-//! memory. Anything else returns `None` and `ops::gemm` runs `kernels/gemm.cu` instead.
+//! wgmma exists on sm_90a only — and the layout TMA needs), the tile shape for the grid, the
+//! two tensor maps cubecl encodes at launch, and the launch with up to 192 KB of dynamic
+//! shared memory. Anything else returns `None` and `ops::gemm` runs `kernels/gemm.cu` instead.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,26 +21,50 @@ use super::raw_kernel::{RawCudaKernel, launch_with_tensor_maps, pack_u32};
 
 const GEMM_SM90: &str = include_str!("../../../../kernels/gemm_sm90.cu");
 
-/// Rows of a tile (two consumer warpgroups of 64) and the K width of a stage.
-const BM: usize = 128;
+/// The K width of a stage.
 const BK: usize = 64;
-const THREADS: u32 = 384;
-/// Both tile shapes use 192 KB of stages (4 x 48 KB or 6 x 32 KB) plus 1 KB for alignment.
-const SHARED_BYTES: usize = 4 * (BM + 256) * BK * 2 + 1024;
+/// The 128-row tiles use 192 KB of stages (4 x 48 KB or 6 x 32 KB) plus 1 KB for alignment;
+/// the 64-row one 4 x 24 KB, so that two blocks share an SM.
+const SHARED_BYTES: usize = 4 * (128 + 256) * BK * 2 + 1024;
+const SMALL_SHARED_BYTES: usize = 4 * (64 + 128) * BK * 2 + 1024;
 
-/// The two tile widths, with their kernels per dtype (f16, bf16).
+/// A tile shape of the Hopper kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tile {
+    /// 128 x 256, one block per SM.
+    Wide,
+    /// 128 x 128, one block per SM.
+    Narrow,
+    /// 64 x 128, two blocks per SM.
+    Small,
+}
+
+impl Tile {
+    fn rows(self) -> usize {
+        if self == Tile::Small { 64 } else { 128 }
+    }
+
+    fn cols(self) -> usize {
+        if self == Tile::Wide { 256 } else { 128 }
+    }
+}
+
+/// The tile shapes' kernels per dtype (f16, bf16).
 struct Sm90Kernels {
     wide: [RawCudaKernel; 2],
     narrow: [RawCudaKernel; 2],
+    small: [RawCudaKernel; 2],
 }
 
 fn sm90_kernels() -> &'static Sm90Kernels {
     static CELL: OnceLock<Sm90Kernels> = OnceLock::new();
     CELL.get_or_init(|| {
-        let k = |name| RawCudaKernel::with_shared_memory(GEMM_SM90, name, THREADS, SHARED_BYTES);
+        let k = |name| RawCudaKernel::with_shared_memory(GEMM_SM90, name, 384, SHARED_BYTES);
+        let s = |name| RawCudaKernel::with_shared_memory(GEMM_SM90, name, 256, SMALL_SHARED_BYTES);
         Sm90Kernels {
             wide: [k("ember_gemm_sm90_f16_n256"), k("ember_gemm_sm90_bf16_n256")],
             narrow: [k("ember_gemm_sm90_f16_n128"), k("ember_gemm_sm90_bf16_n128")],
+            small: [s("ember_gemm_sm90_f16_m64"), s("ember_gemm_sm90_bf16_m64")],
         }
     })
 }
@@ -69,15 +93,17 @@ fn hopper(index: usize) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::prefer_wide;
+    use super::{Tile, pick_tile};
 
     #[test]
-    fn tile_width_follows_the_waves() {
+    fn tile_shape_follows_the_waves() {
         // Llama-3-8B projections on 132 SMs.
-        assert!(!prefer_wide(8, 6144, 132)); // qkv at M = 1024: 3 narrow waves < 2 wide (3.6)
-        assert!(prefer_wide(32, 6144, 132)); // qkv at M = 4096: 6 wide waves (10.8) < 12 narrow
-        assert!(prefer_wide(8, 28672, 132)); // gate_up at M = 1024
-        assert!(!prefer_wide(2, 4096, 132)); // o at M = 256: 32 wide tiles leave SMs idle
+        assert_eq!(pick_tile(1024, 6144, 132), Tile::Narrow); // qkv: 3 narrow waves < 2 wide (3.6)
+        assert_eq!(pick_tile(4096, 6144, 132), Tile::Wide); // 6 wide waves (10.8) < 12 narrow
+        assert_eq!(pick_tile(1024, 28672, 132), Tile::Wide); // gate_up
+        assert_eq!(pick_tile(1024, 4096, 132), Tile::Wide); // o: 128 wide tiles, one wave
+        assert_eq!(pick_tile(256, 4096, 132), Tile::Small); // o: 128 small tiles at once
+        assert_eq!(pick_tile(256, 28672, 132), Tile::Wide); // gate_up: 2 wide waves (3.6) < 4 narrow, 4 small pairs
     }
 }
 
@@ -93,13 +119,24 @@ pub fn gemm_sm90_available(index: usize) -> bool {
     hopper(index)
 }
 
-/// Whether 128 x 256 tiles beat 128 x 128 ones for `tiles_m` rows of tiles and `n` columns on
-/// `sms` SMs (one block per SM either way): compare the waves each needs, a wide tile costing
-/// ~1.8 narrow ones (it does twice the work with better reuse). E.g. qkv (N = 6,144) at
-/// M = 1,024 runs 384 narrow tiles in 3 waves rather than 192 wide ones in 2 (= 3.6).
-fn prefer_wide(tiles_m: usize, n: usize, sms: usize) -> bool {
-    let waves = |tiles: usize| tiles.div_ceil(sms) as f64;
-    waves(tiles_m * n.div_ceil(256)) * 1.8 <= waves(tiles_m * n.div_ceil(128))
+/// The tile shape for an `m x n` output on `sms` SMs, by the time its waves take in units of a
+/// 128 x 128 tile: a wide tile costs ~1.8 (twice the work, better reuse); a 64-row tile ~0.55
+/// alone on an SM and ~1.1 per pair when two share one. E.g. qkv (N = 6,144) at M = 1,024 runs
+/// 384 narrow tiles in 3 waves rather than 192 wide ones in 2 (= 3.6); o (N = 4,096) at
+/// M = 256 runs 128 small tiles at once (0.55) rather than 64 narrow ones on half the SMs (1).
+fn pick_tile(m: usize, n: usize, sms: usize) -> Tile {
+    let waves = |tiles: usize, per_sm: usize| tiles.div_ceil(sms * per_sm) as f64;
+    let wide = waves(m.div_ceil(128) * n.div_ceil(256), 1) * 1.8;
+    let narrow = waves(m.div_ceil(128) * n.div_ceil(128), 1);
+    let small_tiles = m.div_ceil(64) * n.div_ceil(128);
+    let small = if small_tiles <= sms { 0.55 } else { waves(small_tiles, 2) * 1.1 };
+    if small < narrow && small < wide {
+        Tile::Small
+    } else if wide <= narrow {
+        Tile::Wide
+    } else {
+        Tile::Narrow
+    }
 }
 
 /// A 2-d TMA map over `t` (`[rows, cols]`, row stride `stride` elements) loading boxes of
@@ -138,15 +175,19 @@ pub(super) fn gemm(
         return None;
     }
     let sms = x.client.properties().hardware.num_streaming_multiprocessors.unwrap_or(132) as usize;
-    let wide = prefer_wide(m.div_ceil(BM), n, sms);
-    let bn = if wide { 256 } else { 128 };
+    let tile = pick_tile(m, n, sms);
+    let (bm, bn) = (tile.rows(), tile.cols());
     let kernels = sm90_kernels();
-    let kernel = if wide { &kernels.wide[index] } else { &kernels.narrow[index] };
+    let kernel = match tile {
+        Tile::Wide => &kernels.wide[index],
+        Tile::Narrow => &kernels.narrow[index],
+        Tile::Small => &kernels.small[index],
+    };
     let y = empty_device_contiguous_dtype(x.client.clone(), x.device.clone(), Shape::new([m, n]), x.dtype);
     let has_bias = bias.is_some() as u32;
     let bias = bias.unwrap_or_else(|| y.handle.clone().binding());
-    let maps = vec![tensor_map(x, m, k, x_stride as usize, BM, kind), tensor_map(weight, n, k, w_stride as usize, bn, kind)];
-    let grid = (n.div_ceil(bn) as u32, m.div_ceil(BM) as u32, 1);
+    let maps = vec![tensor_map(x, m, k, x_stride as usize, bm, kind), tensor_map(weight, n, k, w_stride as usize, bn, kind)];
+    let grid = (n.div_ceil(bn) as u32, m.div_ceil(bm) as u32, 1);
     let params = pack_u32(&[m as u32, n as u32, k as u32, has_bias]);
     launch_with_tensor_maps(&x.client, kernel, grid, maps, vec![y.handle.clone().binding(), bias], params);
     LAUNCHES.fetch_add(1, Ordering::Relaxed);
