@@ -102,6 +102,16 @@ __device__ void paged_attention_grouped(const T* __restrict__ query, const T* __
         const int block = table[j / (int)p.block_size];
         return ((size_t)block * p.block_size + (j % (int)p.block_size)) * row + (size_t)kv_head * D + l16 * E;
     };
+    const int half = lane / 16;
+    // This half-warp's EMBER_PAG_UNROLL keys of the turn starting at `base` (keys base + half,
+    // + 8, + 16, + 24 of the partition), read from `cache`; keys past the end are not read.
+    auto load_turn = [&](const T* __restrict__ cache, int base, float rows[EMBER_PAG_UNROLL][E]) {
+#pragma unroll
+        for (int u = 0; u < EMBER_PAG_UNROLL; ++u) {
+            const int i = base + half + u * EMBER_PAG_HALF_WARPS;
+            if (i < num_keys) ember_pag_load<T, E>(cache + row_at(first + i), rows[u]);
+        }
+    };
 
     // This lane's slice of the G query vectors, pre-scaled.
     float q[MAX_G][E];
@@ -117,14 +127,9 @@ __device__ void paged_attention_grouped(const T* __restrict__ query, const T* __
     // Pass 1: scores. Half-warp h takes keys h, h + 8, h + 16, ... of the partition. The loop
     // bound is the warp's first key (2w), the same for both halves, so that every lane reaches
     // the shuffles; the half whose key is past the end computes on stale values and drops them.
-    const int half = lane / 16;
     for (int base = warp * 2; base < num_keys; base += EMBER_PAG_HALF_WARPS * EMBER_PAG_UNROLL) {
         float k[EMBER_PAG_UNROLL][E];
-#pragma unroll
-        for (int u = 0; u < EMBER_PAG_UNROLL; ++u) {
-            const int i = base + half + u * EMBER_PAG_HALF_WARPS;
-            if (i < num_keys) ember_pag_load<T, E>(key_cache + row_at(first + i), k[u]);
-        }
+        load_turn(key_cache, base, k);
 #pragma unroll
         for (int u = 0; u < EMBER_PAG_UNROLL; ++u) {
             const int i = base + half + u * EMBER_PAG_HALF_WARPS;
@@ -171,11 +176,7 @@ __device__ void paged_attention_grouped(const T* __restrict__ query, const T* __
         for (int e = 0; e < E; ++e) acc[g][e] = 0.f;
     for (int base = warp * 2; base < num_keys; base += EMBER_PAG_HALF_WARPS * EMBER_PAG_UNROLL) {
         float v[EMBER_PAG_UNROLL][E];
-#pragma unroll
-        for (int u = 0; u < EMBER_PAG_UNROLL; ++u) {
-            const int i = base + half + u * EMBER_PAG_HALF_WARPS;
-            if (i < num_keys) ember_pag_load<T, E>(value_cache + row_at(first + i), v[u]);
-        }
+        load_turn(value_cache, base, v);
 #pragma unroll
         for (int u = 0; u < EMBER_PAG_UNROLL; ++u) {
             const int i = base + half + u * EMBER_PAG_HALF_WARPS;

@@ -126,9 +126,7 @@ pub fn launch(
     buffers: Vec<Binding>,
     params: Vec<u64>,
 ) {
-    let len = params.len();
-    let args = KernelArguments::new().with_buffers(buffers).with_info(MetadataBindingInfo::new(params, len));
-    client.launch(Box::new(kernel.clone()), CubeCount::Static(grid.0, grid.1, grid.2), args);
+    launch_with_tensor_maps(client, kernel, grid, Vec::new(), buffers, params);
 }
 
 /// As [`launch`], with TMA descriptors: cubecl encodes each map (`cuTensorMapEncodeTiled`) at
