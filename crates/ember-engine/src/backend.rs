@@ -234,7 +234,9 @@ fn build<B: PagedAttentionBackend + 'static>(
     let model = profile_run::persistent::<B, _>(&device, || {
         DecoderModel::<B>::load(config, parts.weights, &device, dtype, parts.max_model_len)
     })?;
+    let enqueued = std::time::Instant::now();
     sync(&device)?;
+    tracing::info!("weights on the device {:.1} s after the last one was handed over", enqueued.elapsed().as_secs_f64());
 
     let mut spec = KvCacheSpec {
         num_layers: config.num_layers,

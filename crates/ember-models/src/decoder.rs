@@ -109,12 +109,14 @@ impl<B: PagedAttentionBackend> DecoderModel<B> {
             (true, true) => Some(Linear::from_weight(embed_tokens.clone())),
             (true, false) => Some(Linear::load(&loader, "lm_head", c.hidden_size, c.vocab_size, false)?),
         };
+        let norm = RmsNorm::load(&loader, &format!("{base}norm"), c.hidden_size, eps, style)?;
+        loader.log_timings();
         Ok(Self {
             config: config.clone(),
             dtype,
             embed_tokens,
             layers,
-            norm: RmsNorm::load(&loader, &format!("{base}norm"), c.hidden_size, eps, style)?,
+            norm,
             lm_head,
             rotary: RotaryEmbedding::new(&c.rope, c.head_dim, max_positions, device),
         })

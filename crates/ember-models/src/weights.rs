@@ -5,6 +5,9 @@
 //! against what the config implies; fused projections (q/k/v, gate/up) are concatenated row-wise
 //! on the host, which for row-major `[out, in]` matrices is plain byte concatenation.
 
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
 use burn_tensor::{DType, Tensor, TensorData, backend::Backend};
 use ember_loader::{SafetensorsWeights, WeightDtype};
 
@@ -15,12 +18,24 @@ pub struct WeightLoader<'a, B: Backend> {
     weights: &'a SafetensorsWeights,
     device: B::Device,
     dtype: DType,
+    /// Time spent copying (and converting) out of the memory map, and handing the bytes to the
+    /// backend, and the bytes handed over: the parts of time to ready [`Self::log_timings`] reports.
+    copying: Cell<Duration>,
+    uploading: Cell<Duration>,
+    bytes: Cell<u64>,
 }
 
 impl<'a, B: Backend> WeightLoader<'a, B> {
     /// A loader producing `dtype` tensors (F32, F16 or BF16) on `device`.
     pub fn new(weights: &'a SafetensorsWeights, device: &B::Device, dtype: DType) -> Self {
-        Self { weights, device: device.clone(), dtype }
+        Self {
+            weights,
+            device: device.clone(),
+            dtype,
+            copying: Cell::default(),
+            uploading: Cell::default(),
+            bytes: Cell::default(),
+        }
     }
 
     /// The compute dtype.
@@ -50,6 +65,7 @@ impl<'a, B: Backend> WeightLoader<'a, B> {
     }
 
     fn load<const D: usize>(&self, names: &[&str], shape: [usize; D], dtype: DType) -> Result<Tensor<B, D>> {
+        let started = Instant::now();
         let target = weight_dtype(dtype);
         let mut bytes = Vec::new();
         let mut rows = 0;
@@ -69,8 +85,24 @@ impl<'a, B: Backend> WeightLoader<'a, B> {
             let found = [vec![rows], shape[1..].to_vec()].concat();
             return Err(ModelError::WeightShape { name: names.join("+"), expected: shape.to_vec(), found });
         }
+        let copied = Instant::now();
+        self.copying.set(self.copying.get() + copied.duration_since(started));
+        self.bytes.set(self.bytes.get() + bytes.len() as u64);
         let data = TensorData::from_bytes_vec(bytes, shape, dtype);
-        Ok(Tensor::from_data(data, (&self.device, dtype)))
+        let tensor = Tensor::from_data(data, (&self.device, dtype));
+        self.uploading.set(self.uploading.get() + copied.elapsed());
+        Ok(tensor)
+    }
+
+    /// Logs how long the tensors loaded so far took to copy out of the checkpoint and to hand to
+    /// the backend (an asynchronous backend may still be uploading when this returns).
+    pub fn log_timings(&self) {
+        tracing::info!(
+            "weights: {:.2} GB copied out of the checkpoint in {:.1} s, handed to the backend in {:.1} s",
+            self.bytes.get() as f64 / 1e9,
+            self.copying.get().as_secs_f64(),
+            self.uploading.get().as_secs_f64()
+        );
     }
 }
 
