@@ -10,6 +10,7 @@
 template <typename T> __device__ __forceinline__ float ember_round(float x) { return ember_to_float(ember_from_float<T>(x)); }
 
 #define EMBER_NORM_THREADS 256
+#define EMBER_NORM_MAX_VECS 8     // 16-byte vectors per thread the vector path holds in registers
 #define EMBER_NORM_WEIGHT 0        // x̂ cast to T, times T(scale)
 #define EMBER_NORM_ONE_PLUS 1      // x̂ times scale (already 1 + w) in f32, then cast
 
@@ -43,19 +44,17 @@ __device__ __forceinline__ T ember_apply_norm(float x, float inv_rms_div, float 
 
 // One block per row. With has_residual: sum = T(x + residual) is written to residual_out and
 // normalised; otherwise x is. Each thread re-reads only the elements it wrote. Outputs are
-// dense; inputs may have padded rows.
+// dense; inputs may have padded rows. The element-at-a-time path, for rows the vector path
+// below does not take.
 template <typename T>
-__device__ void rms_norm(const T* __restrict__ x, const T* __restrict__ residual, const float* __restrict__ scale,
-                         T* __restrict__ out, T* __restrict__ residual_out, const RmsNormParams p) {
-    __shared__ float scratch[EMBER_NORM_THREADS / EMBER_WARP];
-    const size_t row = (size_t)blockIdx.x * p.dim;
-    const T* x_row = x + (size_t)blockIdx.x * p.x_stride;
+__device__ void rms_norm_scalar(const T* __restrict__ x_row, const T* __restrict__ residual_row, const float* __restrict__ scale,
+                                T* __restrict__ out_row, T* __restrict__ residual_out_row, const RmsNormParams p, float* scratch) {
     float sq = 0.f;
     for (unsigned int i = threadIdx.x; i < p.dim; i += blockDim.x) {
         float v = ember_to_float(x_row[i]);
         if (p.has_residual) {
-            const T sum = ember_from_float<T>(__fadd_rn(ember_to_float(residual[(size_t)blockIdx.x * p.residual_stride + i]), v));
-            residual_out[row + i] = sum;
+            const T sum = ember_from_float<T>(__fadd_rn(ember_to_float(residual_row[i]), v));
+            residual_out_row[i] = sum;
             v = ember_to_float(sum);
         }
         sq = __fmaf_rn(v, v, sq);
@@ -63,9 +62,79 @@ __device__ void rms_norm(const T* __restrict__ x, const T* __restrict__ residual
     const float total = ember_block_sum(sq, scratch);
     const float root = __fsqrt_rn(__fadd_rn(__fdiv_rn(total, (float)p.dim), p.eps));
     for (unsigned int i = threadIdx.x; i < p.dim; i += blockDim.x) {
-        const float v = ember_to_float(p.has_residual ? residual_out[row + i] : x_row[i]);
-        out[row + i] = ember_apply_norm<T>(v, root, scale[i], p.style);
+        const float v = ember_to_float(p.has_residual ? residual_out_row[i] : x_row[i]);
+        out_row[i] = ember_apply_norm<T>(v, root, scale[i], p.style);
     }
+}
+
+// The same arithmetic with the row held in registers: each thread loads its (up to
+// EMBER_NORM_MAX_VECS) 16-byte vectors of x and residual at once, so a row costs one memory
+// latency instead of one per element (a 4096-wide row took 15 us element by element at batch 1).
+// Needs 16-byte aligned rows of a multiple of 16 bytes, and dim <= threads * MAX_VECS * E.
+template <typename T>
+__device__ void rms_norm_vector(const T* __restrict__ x_row, const T* __restrict__ residual_row, const float* __restrict__ scale,
+                                T* __restrict__ out_row, T* __restrict__ residual_out_row, const RmsNormParams p, float* scratch) {
+    constexpr int E = 16 / (int)sizeof(T);
+    const unsigned int nvec = p.dim / E;
+    uint4 xv[EMBER_NORM_MAX_VECS], rv[EMBER_NORM_MAX_VECS];
+#pragma unroll
+    for (int j = 0; j < EMBER_NORM_MAX_VECS; ++j) {
+        const unsigned int vi = threadIdx.x + j * blockDim.x;
+        if (vi < nvec) {
+            xv[j] = reinterpret_cast<const uint4*>(x_row)[vi];
+            if (p.has_residual) rv[j] = reinterpret_cast<const uint4*>(residual_row)[vi];
+        }
+    }
+    float vals[EMBER_NORM_MAX_VECS][E];
+    float sq = 0.f;
+#pragma unroll
+    for (int j = 0; j < EMBER_NORM_MAX_VECS; ++j) {
+        const unsigned int vi = threadIdx.x + j * blockDim.x;
+        if (vi < nvec) {
+            const T* xe = reinterpret_cast<const T*>(&xv[j]);
+            const T* re = reinterpret_cast<const T*>(&rv[j]);
+            uint4 sums;
+            T* se = reinterpret_cast<T*>(&sums);
+#pragma unroll
+            for (int e = 0; e < E; ++e) {
+                float v = ember_to_float(xe[e]);
+                if (p.has_residual) {
+                    se[e] = ember_from_float<T>(__fadd_rn(ember_to_float(re[e]), v));
+                    v = ember_to_float(se[e]);
+                }
+                vals[j][e] = v;
+                sq = __fmaf_rn(v, v, sq);
+            }
+            if (p.has_residual) reinterpret_cast<uint4*>(residual_out_row)[vi] = sums;
+        }
+    }
+    const float total = ember_block_sum(sq, scratch);
+    const float root = __fsqrt_rn(__fadd_rn(__fdiv_rn(total, (float)p.dim), p.eps));
+#pragma unroll
+    for (int j = 0; j < EMBER_NORM_MAX_VECS; ++j) {
+        const unsigned int vi = threadIdx.x + j * blockDim.x;
+        if (vi < nvec) {
+            uint4 o;
+            T* oe = reinterpret_cast<T*>(&o);
+#pragma unroll
+            for (int e = 0; e < E; ++e) oe[e] = ember_apply_norm<T>(vals[j][e], root, scale[vi * E + e], p.style);
+            reinterpret_cast<uint4*>(out_row)[vi] = o;
+        }
+    }
+}
+
+template <typename T>
+__device__ void rms_norm(const T* __restrict__ x, const T* __restrict__ residual, const float* __restrict__ scale,
+                         T* __restrict__ out, T* __restrict__ residual_out, const RmsNormParams p) {
+    __shared__ float scratch[EMBER_NORM_THREADS / EMBER_WARP];
+    const size_t row = (size_t)blockIdx.x * p.dim;
+    const T* x_row = x + (size_t)blockIdx.x * p.x_stride;
+    const T* residual_row = residual + (size_t)blockIdx.x * p.residual_stride;
+    constexpr unsigned int E = 16 / sizeof(T);
+    const size_t addresses = (size_t)x_row | (size_t)residual_row | (size_t)(out + row) | (size_t)(residual_out + row);
+    const bool vector = (addresses % 16 == 0) && p.dim % E == 0 && p.dim <= blockDim.x * EMBER_NORM_MAX_VECS * E;
+    if (vector) rms_norm_vector<T>(x_row, residual_row, scale, out + row, residual_out + row, p, scratch);
+    else rms_norm_scalar<T>(x_row, residual_row, scale, out + row, residual_out + row, p, scratch);
 }
 
 #define EMBER_ACT_SILU 0

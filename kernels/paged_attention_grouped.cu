@@ -15,8 +15,9 @@
 // Layouts as paged_attention.cu. Parameters: PagedAttentionParams (same struct, same order).
 // Template: T (f32 / f16 / bf16), D (head_dim: 64, 128 or 256), MAX_G (the query heads per
 // KV head it holds in registers: G * D <= 512 for the `_g` kernels, e.g. Llama-3's 4 heads of
-// 128, and <= 1024 for the `_gl` ones, e.g. Qwen2.5-7B's 7). Requires partition_size ==
-// EMBER_PAG_PARTITION; the Rust side checks and otherwise launches paged_attention.cu's kernel.
+// 128, and <= 1024 for the `_gl` ones, e.g. Qwen2.5-7B's 7). Requires partition_size <=
+// EMBER_PAG_PARTITION (shared memory holds that many scores per head); small batches use
+// shorter partitions so that enough blocks run (attention.rs, `partitioning`).
 //
 // Grid (num_tokens, num_kv_heads, num_partitions), block 128 threads.
 
@@ -91,8 +92,8 @@ __device__ void paged_attention_grouped(const T* __restrict__ query, const T* __
     const int l16 = lane % 16;
     const int seq = token_seq[token];
     const int pos = token_pos[token];
-    int first = (int)(part * P);
-    const int last = min((int)((part + 1) * P), pos + 1);  // exclusive
+    int first = (int)(part * p.partition_size);
+    const int last = min((int)((part + 1) * p.partition_size), pos + 1);  // exclusive
     if (p.sliding_window > 0) first = max(first, pos + 1 - (int)p.sliding_window);
     const int num_keys = max(last - first, 0);
     const int* table = block_tables + (size_t)seq * p.block_table_stride;

@@ -8,6 +8,7 @@
 # then runs the sections named (default: latency throughput serve), all in bf16:
 #   latency     `ember bench latency`, batch 1, 128 in / 128 out, with the step profile
 #   latency8    the same at batch 8
+#   eager       batch 1 and 8 again with --enforce-eager (no CUDA graphs), to compare
 #   profile     batch 1 again with EMBER_PROFILE_SYNC=1: the device time of forward and sampler
 #   throughput  `ember bench throughput`, ${NUM_PROMPTS:-1000} x 128/128, with the step profile
 #   serve       time from `ember serve` to a healthy server, then `ember bench serve` at
@@ -39,6 +40,11 @@ run)
         latency8)
             echo "=== batch 8, 128 in / 128 out"
             EMBER_PROFILE_STEPS=127 /tmp/ember bench latency $M --input-len 128 --output-len 128 --batch-size 8 --num-iters-warmup 1 --num-iters 3
+            ;;
+        eager)
+            echo "=== batch 1 and 8, --enforce-eager"
+            /tmp/ember bench latency $M --enforce-eager --input-len 128 --output-len 128 --batch-size 1 --num-iters-warmup 1 --num-iters 3
+            /tmp/ember bench latency $M --enforce-eager --input-len 128 --output-len 128 --batch-size 8 --num-iters-warmup 1 --num-iters 3
             ;;
         profile)
             echo "=== batch 1 with a device sync after each phase (step profile = device time)"
@@ -73,5 +79,5 @@ run)
         esac
     done
     ;;
-*) echo "usage: $0 pack|run [latency latency8 profile throughput serve baseline]" >&2; exit 2 ;;
+*) echo "usage: $0 pack|run [latency latency8 eager profile throughput serve baseline]" >&2; exit 2 ;;
 esac

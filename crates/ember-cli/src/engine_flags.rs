@@ -55,6 +55,9 @@ pub struct EngineFlags {
     /// give wrong results with burn 0.21 on chunked-prefill batches).
     #[arg(long)]
     pub enable_fusion: bool,
+    /// Run every step eagerly: no CUDA graphs for small decode batches.
+    #[arg(long)]
+    pub enforce_eager: bool,
 }
 
 impl EngineFlags {
@@ -85,6 +88,7 @@ impl EngineFlags {
         args.seed = self.seed;
         args.max_logprobs = self.max_logprobs;
         args.enable_fusion = self.enable_fusion;
+        args.enforce_eager = self.enforce_eager;
         args.validate()?;
         Ok(args)
     }

@@ -152,6 +152,9 @@ pub struct EngineArgs {
     /// Run wgpu/cuda through burn's operation fusion (needs the `fusion` feature); default off,
     /// because burn-fusion 0.21 produces wrong results on mixed chunked-prefill batches.
     pub enable_fusion: bool,
+    /// Run every step eagerly: no CUDA graphs for small decode steps (vLLM's
+    /// `--enforce-eager`); default off. Only the cuda backend captures graphs.
+    pub enforce_eager: bool,
 }
 
 impl EngineArgs {
@@ -175,6 +178,7 @@ impl EngineArgs {
             max_logprobs: 20,
             wgpu_adapter: None,
             enable_fusion: false,
+            enforce_eager: false,
         }
     }
 

@@ -296,7 +296,13 @@ fn build<B: PagedAttentionBackend + 'static>(
         max_num_batched_tokens: limits.max_num_batched_tokens,
         embedding: None,
     };
-    let runner = profile_run::persistent::<B, _>(&device.clone(), || ModelRunner::new(model, spec, device, args.seed));
+    let runner = profile_run::persistent::<B, _>(&device.clone(), || {
+        let mut runner = ModelRunner::new(model, spec, device, args.seed);
+        if !args.enforce_eager {
+            runner.enable_step_graphs(parts.max_model_len);
+        }
+        runner
+    });
     Ok(Box::new(EngineCore { scheduler, runner, info }))
 }
 

@@ -28,17 +28,66 @@ pub struct FlatMetadata<B: Backend> {
 impl<B: Backend> FlatMetadata<B> {
     /// Builds the tensors from the host-side layout.
     pub fn new(layout: &BatchLayout, device: &B::Device) -> Self {
+        Self::with_table_width(layout, device, 1)
+    }
+
+    /// As [`Self::new`], with `max_blocks_per_seq` block-table columns (at least
+    /// what `layout` needs): a fixed width keeps a captured step graph's shapes.
+    pub fn with_table_width(layout: &BatchLayout, device: &B::Device, max_blocks_per_seq: usize) -> Self {
+        Self::upload(FlatHostMetadata::new(layout, max_blocks_per_seq), device)
+    }
+
+    /// Uploads host-side metadata.
+    pub fn upload(host: FlatHostMetadata, device: &B::Device) -> Self {
+        let ints = |v: Vec<i32>| {
+            let len = v.len();
+            Tensor::<B, 1, Int>::from_data(TensorData::new(v, [len]), (device, DType::I32))
+        };
+        let num_seqs = host.block_tables.len() / host.max_blocks_per_seq;
+        Self {
+            // Uploaded flat, then viewed as 2-d: dense rows (cubecl may pitch 2-d allocations),
+            // so the table is one buffer a step graph can rewrite whole.
+            block_tables: ints(host.block_tables).reshape([num_seqs, host.max_blocks_per_seq]),
+            token_seq: ints(host.token_seq),
+            token_pos: ints(host.token_pos),
+            slot_mapping: ints(host.slot_mapping),
+            max_blocks_per_seq: host.max_blocks_per_seq,
+            max_context_len: host.max_context_len,
+        }
+    }
+}
+
+/// The host-side values of a [`FlatMetadata`] (what a step-graph replay copies in).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlatHostMetadata {
+    /// `[num_seqs * max_blocks_per_seq]`, row-major.
+    pub block_tables: Vec<i32>,
+    /// `[num_tokens]`.
+    pub token_seq: Vec<i32>,
+    /// `[num_tokens]`.
+    pub token_pos: Vec<i32>,
+    /// `[num_tokens]`.
+    pub slot_mapping: Vec<i32>,
+    /// Columns of `block_tables`.
+    pub max_blocks_per_seq: usize,
+    /// Longest context of any sequence.
+    pub max_context_len: usize,
+}
+
+impl FlatHostMetadata {
+    /// The values for `layout`, with at least `max_blocks_per_seq` block-table columns.
+    pub fn new(layout: &BatchLayout, max_blocks_per_seq: usize) -> Self {
         let block_size = layout.block_size;
-        let max_blocks_per_seq = layout.seqs.iter().map(|s| s.context_len.div_ceil(block_size)).max().unwrap_or(1).max(1);
+        let needed = layout.seqs.iter().map(|s| s.context_len.div_ceil(block_size)).max().unwrap_or(1).max(1);
+        let max_blocks_per_seq = max_blocks_per_seq.max(needed);
         let max_context_len = layout.seqs.iter().map(|s| s.context_len).max().unwrap_or(0);
-        let num_seqs = layout.seqs.len();
-        let mut tables = vec![0i32; num_seqs * max_blocks_per_seq];
+        let mut block_tables = vec![0i32; layout.seqs.len() * max_blocks_per_seq];
         let mut token_seq = vec![0i32; layout.num_tokens()];
         let mut token_pos = vec![0i32; layout.num_tokens()];
         for (s, seq) in layout.seqs.iter().enumerate() {
             let used = seq.context_len.div_ceil(block_size);
             for (b, &block) in seq.block_table[..used].iter().enumerate() {
-                tables[s * max_blocks_per_seq + b] = block as i32;
+                block_tables[s * max_blocks_per_seq + b] = block as i32;
             }
             let first = seq.context_len - seq.query_len;
             for i in 0..seq.query_len {
@@ -46,18 +95,7 @@ impl<B: Backend> FlatMetadata<B> {
                 token_pos[seq.query_start + i] = (first + i) as i32;
             }
         }
-        let ints = |v: Vec<i32>| {
-            let len = v.len();
-            Tensor::<B, 1, Int>::from_data(TensorData::new(v, [len]), (device, DType::I32))
-        };
-        let slots = layout.slot_mapping().into_iter().map(|s| s as i32).collect();
-        Self {
-            block_tables: Tensor::from_data(TensorData::new(tables, [num_seqs, max_blocks_per_seq]), (device, DType::I32)),
-            token_seq: ints(token_seq),
-            token_pos: ints(token_pos),
-            slot_mapping: ints(slots),
-            max_blocks_per_seq,
-            max_context_len,
-        }
+        let slot_mapping = layout.slot_mapping().into_iter().map(|s| s as i32).collect();
+        Self { block_tables, token_seq, token_pos, slot_mapping, max_blocks_per_seq, max_context_len }
     }
 }

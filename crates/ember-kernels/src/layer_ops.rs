@@ -71,6 +71,12 @@ pub struct StepRope<B: Backend> {
 
 /// The decoder's fusable per-layer ops.
 pub trait LayerOpsBackend: Backend {
+    /// The rows of `weight: [vocab, hidden]` named by `ids: [tokens]` → `[tokens, hidden]`
+    /// (the token embedding).
+    fn token_embedding(weight: Tensor<Self, 2>, ids: Tensor<Self, 1, Int>) -> Tensor<Self, 2> {
+        weight.select(0, ids)
+    }
+
     /// RMSNorm of each row of `x: [rows, dim]`, computed in f32, result in `x`'s dtype.
     fn rms_norm(x: Tensor<Self, 2>, norm: &RmsNormWeights<Self>) -> Tensor<Self, 2> {
         reference::rms_norm(x, norm)

@@ -13,7 +13,9 @@
 //! - [`LinearBackend`] (the linear layers' product) and [`LayerOpsBackend`] (RMSNorm, residual
 //!   add + RMSNorm, `act(gate) * up`, q/k/v split + rotary embedding): the same pattern for the
 //!   rest of a decoder layer, and [`SamplingBackend`] (picking the sampled tokens), so a
-//!   backend can replace every op of a step with its own kernels.
+//!   backend can replace every op of a step with its own kernels;
+//! - [`StepGraphBackend`]: capturing a decode step's forward pass into one device graph (CUDA
+//!   graphs), replayed with new inputs.
 //!
 //! Nothing here knows about requests or scheduling: the engine turns scheduler output into a
 //! [`BatchLayout`].
@@ -60,13 +62,15 @@ mod metadata;
 mod params;
 pub mod reference;
 mod sampling;
+mod step_graph;
 
 pub use backend::PagedAttentionBackend;
 pub use kv_cache::{KvCache, KvCacheSpec, KvLayerCache};
 pub use layer_ops::{Activation, LayerOpsBackend, NormStyle, QkvShape, RmsNormWeights, StepRope};
 pub use linear::LinearBackend;
 pub use layout::{BatchLayout, LayoutError, SeqLayout};
-pub use flat_metadata::FlatMetadata;
+pub use flat_metadata::{FlatHostMetadata, FlatMetadata};
 pub use metadata::{AttentionGroup, AttentionMetadata};
 pub use params::AttentionParams;
 pub use sampling::SamplingBackend;
+pub use step_graph::{StepGraph, StepGraphBackend};

@@ -141,7 +141,7 @@ impl<B: PagedAttentionBackend> DecoderModel<B> {
         cache: &mut KvCache<B>,
         metadata: &AttentionMetadata<B>,
     ) -> Tensor<B, 2> {
-        let mut hidden = self.embed_tokens.clone().select(0, input_ids);
+        let mut hidden = B::token_embedding(self.embed_tokens.clone(), input_ids);
         if self.config.spec.scale_embeddings {
             // transformers rounds the normaliser to the compute dtype first.
             let normalizer = round_to(self.dtype, (self.config.hidden_size as f32).sqrt());

@@ -6,6 +6,7 @@
 //! sample or need prompt logprobs; the on-device sampler; one read-back.
 
 mod inputs;
+mod step_graphs;
 mod step_profile;
 
 use burn_tensor::{Int, Tensor, TensorData, activation::log_softmax};
@@ -17,6 +18,7 @@ use ember_models::DecoderModel;
 
 use crate::sampler::{self, RequestGenerators, SamplingRow, top_logprobs};
 use inputs::StepInputs;
+use step_graphs::{ForwardContext, StepGraphs};
 use step_profile::{Phase, StepProfile};
 
 /// Runs the model for the scheduler, on backend `B`.
@@ -30,6 +32,8 @@ pub(crate) struct ModelRunner<B: PagedAttentionBackend> {
     padded_groups: bool,
     /// Per-phase step timings (`EMBER_PROFILE_STEPS`).
     profile: Option<StepProfile>,
+    /// Captured decode steps (CUDA graphs); disabled until [`Self::enable_step_graphs`].
+    graphs: StepGraphs<B>,
 }
 
 impl<B: PagedAttentionBackend> ModelRunner<B> {
@@ -54,6 +58,17 @@ impl<B: PagedAttentionBackend> ModelRunner<B> {
             generators: RequestGenerators::new(seed),
             windows,
             profile: StepProfile::from_env(),
+            graphs: StepGraphs::disabled(),
+        }
+    }
+
+    /// Runs small decode steps as captured graphs when the backend can
+    /// (see [`step_graphs`]); `max_model_len` fixes their block-table width.
+    pub(crate) fn enable_step_graphs(&mut self, max_model_len: usize) {
+        // Gemma's embedding scale is a burn op the capture cannot record; the reference
+        // attention (padded groups) is burn ops too.
+        if !self.padded_groups && !self.model.config().spec.scale_embeddings {
+            self.graphs = StepGraphs::new(&self.device, max_model_len, self.kv_cache.spec().block_size);
         }
     }
 
@@ -97,11 +112,17 @@ impl<B: PagedAttentionBackend> ModelRunner<B> {
 
         let block_size = self.kv_cache.spec().block_size;
         let step = StepInputs::build(out, scheduler, block_size);
-        let metadata = ember_kernels::AttentionMetadata::<B>::with_padded_groups(&step.layout, &self.windows, &self.device, self.padded_groups);
-        let input_ids = int_tensor::<B>(step.input_ids.clone(), &self.device);
-        let positions = int_tensor::<B>(step.layout.positions(), &self.device);
-        self.mark(Phase::Prepare);
-        let hidden = self.model.forward(input_ids, positions, &mut self.kv_cache, &metadata);
+        let ctx = ForwardContext { model: &self.model, cache: &mut self.kv_cache, device: &self.device, windows: &self.windows };
+        let hidden = match self.graphs.forward(ctx, &step) {
+            Some(hidden) => hidden,
+            None => {
+                let metadata = ember_kernels::AttentionMetadata::<B>::with_padded_groups(&step.layout, &self.windows, &self.device, self.padded_groups);
+                let input_ids = int_tensor::<B>(step.input_ids.clone(), &self.device);
+                let positions = int_tensor::<B>(step.layout.positions(), &self.device);
+                self.mark(Phase::Prepare);
+                self.model.forward(input_ids, positions, &mut self.kv_cache, &metadata)
+            }
+        };
         self.mark(Phase::Forward);
 
         let mut outputs = vec![RequestRunnerOutput::default(); out.scheduled.len()];

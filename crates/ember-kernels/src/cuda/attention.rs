@@ -19,8 +19,29 @@ use crate::AttentionParams;
 const PAGED_ATTENTION: &str = include_str!("../../../../kernels/paged_attention.cu");
 const PAGED_ATTENTION_GROUPED: &str = include_str!("../../../../kernels/paged_attention_grouped.cu");
 
-/// Keys per partition of the attention kernels (one thread block each).
+/// Most keys per partition of the attention kernels (one thread block each); the grouped
+/// kernel's shared memory is sized for it.
 pub const PARTITION_SIZE: usize = 512;
+/// Fewest keys per partition: one turn of the grouped kernel (8 half-warps x 4 keys).
+const MIN_PARTITION_SIZE: usize = 32;
+/// Below this many (token, partition) pairs most SMs would idle (a KV head's block per pair).
+const MIN_SPLITS: usize = 32;
+
+/// How a step of `num_tokens` tokens splits contexts of up to `max_context_len` keys: `(keys
+/// per partition, partitions launched)`. Large batches take 512-key partitions. Small ones
+/// (decode at batch 1-31) halve the partition down to 32 keys until there are `MIN_SPLITS`
+/// (token, partition) pairs, and launch a power-of-two number of partitions (the extra ones are
+/// empty), so that a growing context changes the launch shape, and a captured step graph,
+/// rarely. A pure function of its inputs: eager and graph steps split alike.
+pub fn partitioning(num_tokens: usize, max_context_len: usize) -> (usize, usize) {
+    let needed = |size: usize| max_context_len.div_ceil(size).max(1);
+    let mut size = PARTITION_SIZE;
+    while size > MIN_PARTITION_SIZE && num_tokens * needed(size) < MIN_SPLITS {
+        size /= 2;
+    }
+    let partitions = if num_tokens < MIN_SPLITS { needed(size).next_power_of_two() } else { needed(size) };
+    (size, partitions)
+}
 const ATTENTION_THREADS: u32 = 128;
 
 fn attention_kernels() -> &'static PerDtype {
@@ -128,7 +149,7 @@ pub fn paged_attention(
     if tokens == 0 {
         return Some(out);
     }
-    let partitions = shape.max_context_len.div_ceil(PARTITION_SIZE).max(1);
+    let (partition_size, partitions) = partitioning(tokens, shape.max_context_len);
     let group = params.num_heads / params.num_kv_heads;
     let grouped = grouped_kernel(index, head_dim, group);
     let p = pack_u32(&[
@@ -137,7 +158,7 @@ pub fn paged_attention(
         head_dim as u32,
         shape.block_size as u32,
         table_stride as u32,
-        PARTITION_SIZE as u32,
+        partition_size as u32,
         partitions as u32,
         params.sliding_window.unwrap_or(0) as u32,
         params.scale.to_bits(),
@@ -150,16 +171,16 @@ pub fn paged_attention(
     let tmp_max = tmp(if split { vec![tokens, heads, partitions] } else { vec![1] });
     let tmp_sum = tmp(if split { vec![tokens, heads, partitions] } else { vec![1] });
     let buffers = vec![
-        query.handle.clone().binding(),
-        key_cache.handle.clone().binding(),
-        value_cache.handle.clone().binding(),
-        block_tables.handle.clone().binding(),
-        token_seq.handle.clone().binding(),
-        token_pos.handle.clone().binding(),
-        out.handle.clone().binding(),
-        tmp_out.handle.clone().binding(),
-        tmp_max.handle.clone().binding(),
-        tmp_sum.handle.clone().binding(),
+        query.handle.clone(),
+        key_cache.handle.clone(),
+        value_cache.handle.clone(),
+        block_tables.handle.clone(),
+        token_seq.handle.clone(),
+        token_pos.handle.clone(),
+        out.handle.clone(),
+        tmp_out.handle.clone(),
+        tmp_max.handle.clone(),
+        tmp_sum.handle.clone(),
     ];
     match grouped {
         Some(kernel) => launch(&client, kernel, (tokens as u32, params.num_kv_heads as u32, partitions as u32), buffers, p.clone()),
@@ -167,12 +188,39 @@ pub fn paged_attention(
     }
     if split {
         let buffers = vec![
-            tmp_out.handle.clone().binding(),
-            tmp_max.handle.clone().binding(),
-            tmp_sum.handle.clone().binding(),
-            out.handle.clone().binding(),
+            tmp_out.handle.clone(),
+            tmp_max.handle.clone(),
+            tmp_sum.handle.clone(),
+            out.handle.clone(),
         ];
         launch(&client, &reduce_kernels().0[index], (tokens as u32, heads as u32, 1), buffers, p);
     }
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::partitioning;
+
+    #[test]
+    fn small_batches_get_short_partitions_in_power_of_two_counts() {
+        // Batch 1 at 129..=256 keys: 32-key partitions, 8 launched (some empty), one shape.
+        assert_eq!(partitioning(1, 129), (32, 8));
+        assert_eq!(partitioning(1, 256), (32, 8));
+        assert_eq!(partitioning(1, 257), (32, 16));
+        // Long contexts stop halving once there are 32 splits.
+        assert_eq!(partitioning(1, 2048), (64, 32));
+        assert_eq!(partitioning(1, 20), (32, 1));
+        assert_eq!(partitioning(8, 190), (32, 8));
+        // Large batches keep 512-key partitions, exactly as many as needed.
+        assert_eq!(partitioning(256, 190), (512, 1));
+        assert_eq!(partitioning(256, 1100), (512, 3));
+        for tokens in [1, 3, 8, 31, 32, 1000] {
+            for ctx in [1, 17, 300, 513, 5000] {
+                let (size, parts) = partitioning(tokens, ctx);
+                assert!((32..=512).contains(&size) && size.is_power_of_two());
+                assert!(size * parts >= ctx, "{tokens} x {ctx}: {size} x {parts} keys");
+            }
+        }
+    }
 }

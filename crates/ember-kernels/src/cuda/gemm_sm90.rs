@@ -162,7 +162,7 @@ pub(super) fn gemm(
     x: &CubeTensor<CudaRuntime>,
     weight: &CubeTensor<CudaRuntime>,
     (x_stride, w_stride): (u32, u32),
-    bias: Option<burn_cubecl::cubecl::server::Binding>,
+    bias: Option<burn_cubecl::cubecl::server::Handle>,
 ) -> Option<CubeTensor<CudaRuntime>> {
     let (index, kind) = match x.dtype {
         DType::F16 => (0, FloatKind::F16),
@@ -185,11 +185,11 @@ pub(super) fn gemm(
     };
     let y = empty_device_contiguous_dtype(x.client.clone(), x.device.clone(), Shape::new([m, n]), x.dtype);
     let has_bias = bias.is_some() as u32;
-    let bias = bias.unwrap_or_else(|| y.handle.clone().binding());
+    let bias = bias.unwrap_or_else(|| y.handle.clone());
     let maps = vec![tensor_map(x, m, k, x_stride as usize, bm, kind), tensor_map(weight, n, k, w_stride as usize, bn, kind)];
     let grid = (n.div_ceil(bn) as u32, m.div_ceil(bm) as u32, 1);
     let params = pack_u32(&[m as u32, n as u32, k as u32, has_bias]);
-    launch_with_tensor_maps(&x.client, kernel, grid, maps, vec![y.handle.clone().binding(), bias], params);
+    launch_with_tensor_maps(&x.client, kernel, grid, maps, vec![y.handle.clone(), bias], params);
     LAUNCHES.fetch_add(1, Ordering::Relaxed);
     Some(y)
 }

@@ -1,6 +1,6 @@
 //! The CUDA [`LayerOpsBackend`]: launches of `kernels/layer_ops.cu` (RMSNorm with the residual
-//! add fused in, `act(gate) * up`, q/k/v split + q/k norm + rotary embedding), one kernel per
-//! op. Inputs a kernel does not cover (non-contiguous, other dtypes, exact GELU, odd head
+//! add fused in, `act(gate) * up`, q/k/v split + q/k norm + rotary embedding) and
+//! `kernels/embedding.cu` (the token embedding's row gather), one kernel per op. Inputs a kernel does not cover (non-contiguous, other dtypes, exact GELU, odd head
 //! sizes) go to the reference bodies.
 
 use std::sync::OnceLock;
@@ -13,7 +13,7 @@ use burn_tensor::{DType, Int, IntDType, Shape, Tensor, TensorPrimitive};
 use cubecl_cuda::CudaRuntime;
 
 use super::ops::{PerDtype, kernels, row_stride, suffix};
-use super::raw_kernel::{launch, pack_u32};
+use super::raw_kernel::{RawCudaKernel, launch, pack_u32};
 use crate::layer_ops::{Activation, LayerOpsBackend, NormStyle, QkvShape, RmsNormWeights, StepRope};
 use crate::reference::layer_ops as reference;
 
@@ -30,6 +30,7 @@ fn fell_back() {
 }
 
 const LAYER_OPS: &str = include_str!("../../../../kernels/layer_ops.cu");
+const EMBEDDING: &str = include_str!("../../../../kernels/embedding.cu");
 const NORM_THREADS: u32 = 256;
 const ACT_THREADS: u32 = 256;
 const ROPE_WARPS: u32 = 4;
@@ -52,6 +53,25 @@ fn rope_kernels() -> &'static PerDtype {
 }
 
 type Cube = CubeTensor<CudaRuntime>;
+
+/// `weight[ids]` for i32 ids, rows of a multiple of 16 bytes; `None` otherwise.
+fn embedding(weight: &Cube, ids: &Cube) -> Option<Cube> {
+    static KERNEL: OnceLock<RawCudaKernel> = OnceLock::new();
+    let [vocab, hidden] = weight.meta.shape().dims::<2>();
+    let elem = weight.dtype.size();
+    let stride = row_stride(weight)?;
+    if ids.dtype != DType::I32 || !ids.is_contiguous() || (hidden * elem) % 16 != 0 || (stride * elem) % 16 != 0 {
+        return None;
+    }
+    let rows = ids.meta.shape().num_elements();
+    let out = empty_like(weight, vec![rows, hidden]);
+    if rows > 0 {
+        let kernel = KERNEL.get_or_init(|| RawCudaKernel::new(EMBEDDING, "ember_embedding", 256));
+        let p = pack_u32(&[rows as u32, (hidden * elem / 16) as u32, (stride * elem / 16) as u32, vocab as u32]);
+        launch(&weight.client, kernel, (rows as u32, 1, 1), vec![weight.handle.clone(), ids.handle.clone(), out.handle.clone()], p);
+    }
+    Some(out)
+}
 
 fn float<B: burn_tensor::backend::Backend<FloatTensorPrimitive = Cube>, const D: usize>(t: &Tensor<B, D>) -> Cube {
     t.clone().into_primitive().tensor()
@@ -86,13 +106,13 @@ fn rms_norm(x: &Cube, residual: Option<&Cube>, scale: &Cube, eps: f64, style: No
     if rows == 0 {
         return Some((out, residual_out));
     }
-    let placeholder = || x.handle.clone().binding();
+    let placeholder = || x.handle.clone();
     let buffers = vec![
-        x.handle.clone().binding(),
-        residual.map_or_else(placeholder, |r| r.handle.clone().binding()),
-        scale.handle.clone().binding(),
-        out.handle.clone().binding(),
-        residual_out.as_ref().map_or_else(placeholder, |r| r.handle.clone().binding()),
+        x.handle.clone(),
+        residual.map_or_else(placeholder, |r| r.handle.clone()),
+        scale.handle.clone(),
+        out.handle.clone(),
+        residual_out.as_ref().map_or_else(placeholder, |r| r.handle.clone()),
     ];
     let p = pack_u32(&[rows as u32, dim as u32, style_code(style), residual.is_some() as u32, (eps as f32).to_bits(), x_stride as u32, residual_stride as u32, 0]);
     launch(&x.client, &norm_kernels().0[index], (rows as u32, 1, 1), buffers, p);
@@ -114,7 +134,7 @@ fn act_and_mul(gate_up: &Cube, activation: Activation) -> Option<Cube> {
     let n = two_n / 2;
     let out = empty_like(gate_up, vec![rows, n]);
     if rows > 0 && n > 0 {
-        let buffers = vec![gate_up.handle.clone().binding(), out.handle.clone().binding()];
+        let buffers = vec![gate_up.handle.clone(), out.handle.clone()];
         let grid = ((n as u32).div_ceil(ACT_THREADS), rows as u32, 1);
         launch(&gate_up.client, &act_kernels().0[index], grid, buffers, pack_u32(&[rows as u32, n as u32, code, in_stride as u32]));
     }
@@ -153,19 +173,19 @@ fn split_qkv_rope(qkv: &Cube, shape: QkvShape, norms: Option<QkNorms>, cos: &Cub
     }
     let (eps, style) = norms.as_ref().map_or((0.0, NormStyle::Weight), |n| (n.2, n.3));
     let scale_binding = |i: usize| match &norms {
-        Some(n) => if i == 0 { n.0.handle.clone().binding() } else { n.1.handle.clone().binding() },
-        None => cos.handle.clone().binding(),
+        Some(n) => if i == 0 { n.0.handle.clone() } else { n.1.handle.clone() },
+        None => cos.handle.clone(),
     };
     let buffers = vec![
-        qkv.handle.clone().binding(),
-        cos.handle.clone().binding(),
-        sin.handle.clone().binding(),
-        positions.handle.clone().binding(),
+        qkv.handle.clone(),
+        cos.handle.clone(),
+        sin.handle.clone(),
+        positions.handle.clone(),
         scale_binding(0),
         scale_binding(1),
-        q.handle.clone().binding(),
-        k.handle.clone().binding(),
-        v.handle.clone().binding(),
+        q.handle.clone(),
+        k.handle.clone(),
+        v.handle.clone(),
     ];
     let p = pack_u32(&[h as u32, kvh as u32, d as u32, qkv_stride as u32, table_stride as u32, norms.is_some() as u32, style_code(style), (eps as f32).to_bits()]);
     let grid = (tokens as u32, ((h + 2 * kvh) as u32).div_ceil(ROPE_WARPS), 1);
@@ -183,6 +203,16 @@ where
     I: IntElement,
     BT: BoolElement,
 {
+    fn token_embedding(weight: Tensor<Self, 2>, ids: Tensor<Self, 1, Int>) -> Tensor<Self, 2> {
+        match embedding(&float(&weight), &ids.clone().into_primitive()) {
+            Some(out) => wrap(out),
+            None => {
+                fell_back();
+                weight.select(0, ids)
+            }
+        }
+    }
+
     fn rms_norm(x: Tensor<Self, 2>, norm: &RmsNormWeights<Self>) -> Tensor<Self, 2> {
         match rms_norm(&float(&x), None, &float(&norm.scale), norm.eps, norm.style) {
             Some((out, _)) => wrap(out),

@@ -2,7 +2,8 @@
 //! attention (decode and prefill, partitioned for long contexts), the linear layers' GEMV and
 //! GEMM, the fused per-layer ops ([`layer_ops`]) and the token pick of the sampler
 //! ([`sampling`]), launched through cubecl on
-//! the stream burn orders its work on ([`raw_kernel`]). Shapes or dtypes a kernel does not
+//! the stream burn orders its work on ([`raw_kernel`]); and CUDA graphs of a decode step's
+//! forward pass built from those launches ([`step_graph`]). Shapes or dtypes a kernel does not
 //! cover fall back to the reference implementation, so results never depend on coverage.
 
 mod attention;
@@ -11,6 +12,7 @@ mod layer_ops;
 mod ops;
 mod raw_kernel;
 mod sampling;
+mod step_graph;
 
 use burn_cubecl::{BoolElement, CubeBackend, FloatElement, IntElement};
 use burn_tensor::{Int, Tensor, TensorPrimitive};
@@ -20,6 +22,7 @@ pub use gemm_sm90::{gemm_sm90_available, gemm_sm90_launches};
 pub use layer_ops::layer_op_fallbacks;
 pub use attention::{LAST_FALLBACK, PARTITION_SIZE, attention_supported};
 pub use ops::GEMV_MAX_ROWS;
+pub use step_graph::{step_graph_captures, step_graph_replays};
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -11,7 +11,7 @@ use burn_cubecl::tensor::CubeTensor;
 use burn_tensor::{DType, Shape};
 use cubecl_cuda::CudaRuntime;
 
-use burn_cubecl::cubecl::server::Binding;
+use burn_cubecl::cubecl::server::Handle;
 
 use super::raw_kernel::{RawCudaKernel, launch, pack_u32};
 
@@ -68,17 +68,17 @@ pub(super) fn row_stride(t: &CubeTensor<CudaRuntime>) -> Option<usize> {
     (strides.len() == 2 && (strides[1] == 1 || t.meta.shape().dims::<2>()[1] <= 1)).then_some(strides[0])
 }
 
-/// The bias's binding (`Some(None)` when there is none); `None` when it does not fit (dtype,
+/// The bias's handle (`Some(None)` when there is none); `None` when it does not fit (dtype,
 /// length, layout).
 fn bias_binding(
     x: &CubeTensor<CudaRuntime>,
     weight: &CubeTensor<CudaRuntime>,
     bias: Option<&CubeTensor<CudaRuntime>>,
-) -> Option<Option<Binding>> {
+) -> Option<Option<Handle>> {
     let Some(b) = bias else { return Some(None) };
     let n = weight.meta.shape().dims::<2>()[0];
     let ok = b.dtype == x.dtype && b.is_contiguous() && b.meta.shape().num_elements() == n;
-    ok.then(|| Some(b.handle.clone().binding()))
+    ok.then(|| Some(b.handle.clone()))
 }
 
 /// The row strides of `x [m, k]` and `weight [n, k]` when they fit the GEMV/GEMM kernels'
@@ -107,8 +107,8 @@ pub fn gemm(x: &CubeTensor<CudaRuntime>, weight: &CubeTensor<CudaRuntime>, bias:
     let y = empty_device_contiguous_dtype(x.client.clone(), x.device.clone(), Shape::new([m, n]), x.dtype);
     let tile = if x.dtype == DType::F32 { 64 } else { 128 };
     let has_bias = bias.is_some() as u32;
-    let bias = bias.unwrap_or_else(|| x.handle.clone().binding());
-    let buffers = vec![x.handle.clone().binding(), weight.handle.clone().binding(), y.handle.clone().binding(), bias];
+    let bias = bias.unwrap_or_else(|| x.handle.clone());
+    let buffers = vec![x.handle.clone(), weight.handle.clone(), y.handle.clone(), bias];
     let grid = (n.div_ceil(tile) as u32, m.div_ceil(tile) as u32, 1);
     launch(&x.client, &gemm_kernels().0[index], grid, buffers, pack_u32(&[m as u32, n as u32, k as u32, x_stride, w_stride, has_bias]));
     Some(y)
@@ -127,8 +127,8 @@ pub fn gemv(x: &CubeTensor<CudaRuntime>, weight: &CubeTensor<CudaRuntime>, bias:
     let bias = bias_binding(x, weight, bias)?;
     let y = empty_device_contiguous_dtype(x.client.clone(), x.device.clone(), Shape::new([m, n]), x.dtype);
     let has_bias = bias.is_some() as u32;
-    let bias = bias.unwrap_or_else(|| x.handle.clone().binding());
-    let buffers = vec![x.handle.clone().binding(), weight.handle.clone().binding(), y.handle.clone().binding(), bias];
+    let bias = bias.unwrap_or_else(|| x.handle.clone());
+    let buffers = vec![x.handle.clone(), weight.handle.clone(), y.handle.clone(), bias];
     let grid = (n.div_ceil(8) as u32, 1, 1);
     launch(&x.client, &gemv_kernels().0[index], grid, buffers, pack_u32(&[m as u32, n as u32, k as u32, x_stride, w_stride, has_bias]));
     Some(y)
@@ -159,11 +159,11 @@ pub fn reshape_and_cache(
     }
     let row = (dims[1] * dims[2]) as u32;
     let buffers = vec![
-        key.handle.clone().binding(),
-        value.handle.clone().binding(),
-        key_cache.handle.clone().binding(),
-        value_cache.handle.clone().binding(),
-        slots.handle.clone().binding(),
+        key.handle.clone(),
+        value.handle.clone(),
+        key_cache.handle.clone(),
+        value_cache.handle.clone(),
+        slots.handle.clone(),
     ];
     launch(&key.client, &reshape_and_cache_kernels().0[index], (tokens as u32, 1, 1), buffers, pack_u32(&[row, 0]));
     Some(())

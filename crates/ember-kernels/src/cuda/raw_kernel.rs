@@ -19,7 +19,7 @@ use std::sync::Arc;
 use burn_cubecl::cubecl::prelude::{AddressType, CompiledKernel, KernelId, KernelMetadata, StorageType};
 use burn_cubecl::cubecl::server::{KernelArguments, MetadataBindingInfo};
 use burn_cubecl::cubecl::{CompilationError, CubeCount, CubeDim, CubeTask, ExecutionMode};
-use burn_cubecl::cubecl::server::Binding;
+use burn_cubecl::cubecl::server::Handle;
 use burn_cubecl::cubecl::server::TensorMapBinding;
 use cubecl_cpp::shared::{Body, Elem, Flags, Item, SharedMemory};
 use cubecl_cuda::{CudaCompiler, CudaComputeKernel, CudaRuntime};
@@ -52,6 +52,26 @@ impl RawCudaKernel {
         // A file may instantiate only the entry being compiled (see paged_attention_grouped.cu).
         let source = format!("#define EMBER_KERNEL_SELECTED 1\n#define EMBER_KERNEL_{entry} 1\n{COMMON}\n{file}");
         Self { entry, source: Arc::from(source), cube_dim: CubeDim::new_1d(threads), shared_bytes }
+    }
+
+    /// The entry point's name.
+    pub fn entry(&self) -> &'static str {
+        self.entry
+    }
+
+    /// The full source compiled for this entry (common header included).
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Threads per block.
+    pub fn threads(&self) -> u32 {
+        self.cube_dim.x
+    }
+
+    /// Dynamic shared memory per block, in bytes.
+    pub fn shared_bytes(&self) -> usize {
+        self.shared_bytes
     }
 }
 
@@ -118,12 +138,13 @@ impl CubeTask<CudaCompiler> for RawCudaKernel {
 }
 
 /// Queues `kernel` on `client`'s stream over `grid` blocks: `buffers` become the pointer
-/// parameters in order, `params` the trailing by-value struct.
+/// parameters in order, `params` the trailing by-value struct. While a step graph is being
+/// captured on this thread, the launch is also recorded ([`super::step_graph`]).
 pub fn launch(
     client: &burn_cubecl::cubecl::client::ComputeClient<CudaRuntime>,
     kernel: &RawCudaKernel,
     grid: (u32, u32, u32),
-    buffers: Vec<Binding>,
+    buffers: Vec<Handle>,
     params: Vec<u64>,
 ) {
     launch_with_tensor_maps(client, kernel, grid, Vec::new(), buffers, params);
@@ -136,13 +157,14 @@ pub fn launch_with_tensor_maps(
     kernel: &RawCudaKernel,
     grid: (u32, u32, u32),
     maps: Vec<TensorMapBinding>,
-    buffers: Vec<Binding>,
+    buffers: Vec<Handle>,
     params: Vec<u64>,
 ) {
+    super::step_graph::record(client, kernel, grid, !maps.is_empty(), &buffers, &params);
     let len = params.len();
     let args = KernelArguments::new()
         .with_tensor_maps(maps)
-        .with_buffers(buffers)
+        .with_buffers(buffers.into_iter().map(Handle::binding).collect())
         .with_info(MetadataBindingInfo::new(params, len));
     client.launch(Box::new(kernel.clone()), CubeCount::Static(grid.0, grid.1, grid.2), args);
 }

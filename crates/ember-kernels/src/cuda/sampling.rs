@@ -39,7 +39,7 @@ where
         let u = Tensor::<Self, 1>::from_data(TensorData::new(uniforms.to_vec(), [rows]), (&device, DType::F32));
         let u = u.into_primitive().tensor();
         let out = empty_device_contiguous_dtype(x.client.clone(), x.device.clone(), Shape::new([rows, 1]), DType::I32);
-        let buffers = vec![x.handle.clone().binding(), u.handle.clone().binding(), out.handle.clone().binding()];
+        let buffers = vec![x.handle.clone(), u.handle.clone(), out.handle.clone()];
         launch(&x.client, kernel(), (rows as u32, 1, 1), buffers, pack_u32(&[rows as u32, vocab as u32, stride as u32, 0]));
         Tensor::from_primitive(out)
     }

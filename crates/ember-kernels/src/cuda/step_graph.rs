@@ -1,0 +1,269 @@
+//! CUDA graphs of a forward pass ([`crate::StepGraphBackend`] for the CUDA backend).
+//!
+//! cubecl 0.10 keeps its streams private and launches from its own device thread, so stream
+//! capture cannot reach them. Instead, every [`RawCudaKernel`] launch made on this thread while
+//! a capture is open is *recorded* (it still runs on cubecl's stream as usual): kernel, grid,
+//! buffer handles, by-value parameters. Closing the capture resolves each buffer's device
+//! pointer once, compiles the same sources with NVRTC (cached per entry point), and captures
+//! those launches on a stream of Ember's own into a CUDA graph. The graph holds a handle to
+//! every buffer it touches, so cubecl never gives that memory to anything else while the
+//! graph lives.
+//!
+//! This is sound because a supported forward pass launches only Ember kernels. What cannot be
+//! replayed makes the capture fail instead: a launch with TMA descriptors (the Hopper GEMM,
+//! above the GEMV's rows), a kernel falling back to burn ops during the recording (the
+//! fallback counters moved), or no Ember launch at all. A burn op that does not count as a
+//! fallback (Gemma's embedding scale) is not seen here: the engine compares the first replay
+//! of each graph with an eager pass and drops graphs on any difference.
+//!
+//! A replay copies the new inputs into the captured input buffers, launches the graph on
+//! Ember's stream and waits for it; the caller syncs cubecl's stream before (earlier steps'
+//! work is ordered before the graph by the two host waits, not by stream order).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ffi::{CString, c_void};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use burn_cubecl::cubecl::client::ComputeClient;
+use burn_cubecl::cubecl::server::Handle;
+use burn_cubecl::{BoolElement, CubeBackend, FloatElement, IntElement};
+use burn_tensor::{Int, Tensor};
+use cubecl_cuda::{CudaDevice, CudaRuntime};
+use cudarc::driver::sys::{CUfunction, CUfunction_attribute_enum, CUgraphInstantiate_flags, CUstreamCaptureMode};
+use cudarc::driver::{CudaContext, CudaGraph, CudaStream, result};
+
+use super::raw_kernel::RawCudaKernel;
+use crate::{StepGraph, StepGraphBackend};
+
+/// One recorded launch.
+struct RecordedLaunch {
+    kernel: RawCudaKernel,
+    grid: (u32, u32, u32),
+    buffers: Vec<Handle>,
+    params: Vec<u64>,
+}
+
+/// The capture open on this thread.
+struct Recording {
+    client: Option<ComputeClient<CudaRuntime>>,
+    launches: Vec<RecordedLaunch>,
+    unsupported: Option<String>,
+    fallbacks_at_start: usize,
+}
+
+static CAPTURES: AtomicUsize = AtomicUsize::new(0);
+static REPLAYS: AtomicUsize = AtomicUsize::new(0);
+
+/// Graphs captured since start (tests check that graphs ran).
+pub fn step_graph_captures() -> usize {
+    CAPTURES.load(Ordering::Relaxed)
+}
+
+/// Graph replays since start.
+pub fn step_graph_replays() -> usize {
+    REPLAYS.load(Ordering::Relaxed)
+}
+
+thread_local! {
+    static RECORDING: RefCell<Option<Recording>> = const { RefCell::new(None) };
+}
+
+/// Records a launch when a capture is open on this thread (called by every raw launch).
+pub(super) fn record(
+    client: &ComputeClient<CudaRuntime>,
+    kernel: &RawCudaKernel,
+    grid: (u32, u32, u32),
+    has_tensor_maps: bool,
+    buffers: &[Handle],
+    params: &[u64],
+) {
+    RECORDING.with_borrow_mut(|recording| {
+        let Some(recording) = recording else { return };
+        if has_tensor_maps {
+            recording.unsupported.get_or_insert_with(|| format!("{} takes TMA descriptors", kernel.entry()));
+            return;
+        }
+        recording.client.get_or_insert_with(|| client.clone());
+        recording.launches.push(RecordedLaunch { kernel: kernel.clone(), grid, buffers: buffers.to_vec(), params: params.to_vec() });
+    });
+}
+
+/// Fallbacks to burn ops so far, over every kernel family.
+fn fallback_count() -> usize {
+    let (cache, attention) = super::fallbacks();
+    cache + attention + super::linear_fallbacks() + super::layer_op_fallbacks()
+}
+
+/// A compiled entry point (the module stays loaded for the process).
+#[derive(Clone, Copy)]
+struct Function(CUfunction);
+// SAFETY: a CUfunction is a driver handle, valid from any thread bound to its context.
+unsafe impl Send for Function {}
+
+/// The context and Ember's graph stream of each device.
+fn device_stream(index: usize) -> Result<(Arc<CudaContext>, Arc<CudaStream>), String> {
+    static STREAMS: OnceLock<Mutex<HashMap<usize, (Arc<CudaContext>, Arc<CudaStream>)>>> = OnceLock::new();
+    let mut streams = STREAMS.get_or_init(Default::default).lock().map_err(|e| e.to_string())?;
+    if let Some(entry) = streams.get(&index) {
+        return Ok(entry.clone());
+    }
+    let ctx = CudaContext::new(index).map_err(|e| format!("CUDA context: {e:?}"))?;
+    let stream = ctx.new_stream().map_err(|e| format!("CUDA stream: {e:?}"))?;
+    streams.insert(index, (ctx.clone(), stream.clone()));
+    Ok((ctx, stream))
+}
+
+/// `kernel` compiled for device `index` (NVRTC, as cubecl compiles it), cached per entry.
+fn function(kernel: &RawCudaKernel, ctx: &CudaContext) -> Result<Function, String> {
+    static FUNCTIONS: OnceLock<Mutex<HashMap<(usize, &'static str), Function>>> = OnceLock::new();
+    let key = (ctx.ordinal(), kernel.entry());
+    let mut functions = FUNCTIONS.get_or_init(Default::default).lock().map_err(|e| e.to_string())?;
+    if let Some(f) = functions.get(&key) {
+        return Ok(*f);
+    }
+    let (major, minor) = ctx.compute_capability().map_err(|e| format!("{e:?}"))?;
+    let suffix = if major >= 9 { "a" } else { "" };
+    let include = cubecl_cuda::install::include_path();
+    let options = cudarc::nvrtc::CompileOptions {
+        options: vec![format!("--gpu-architecture=sm_{major}{minor}{suffix}")],
+        include_paths: vec![include.to_string_lossy().into_owned()],
+        ..Default::default()
+    };
+    let ptx = cudarc::nvrtc::compile_ptx_with_opts(kernel.source(), options)
+        .map_err(|e| format!("NVRTC on {}: {e:?}", kernel.entry()))?;
+    let image = CString::new(ptx.to_src()).map_err(|e| e.to_string())?;
+    let name = CString::new(kernel.entry()).map_err(|e| e.to_string())?;
+    ctx.bind_to_thread().map_err(|e| format!("{e:?}"))?;
+    // SAFETY: `image` is NUL-terminated PTX; the module is never unloaded, so the function
+    // handle stays valid for the process.
+    let f = unsafe {
+        let module = result::module::load_data(image.as_ptr() as *const c_void).map_err(|e| format!("{e:?}"))?;
+        let f = result::module::get_function(module, name).map_err(|e| format!("{e:?}"))?;
+        if kernel.shared_bytes() > 0 {
+            let attribute = CUfunction_attribute_enum::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES;
+            result::function::set_function_attribute(f, attribute, kernel.shared_bytes() as i32).map_err(|e| format!("{e:?}"))?;
+        }
+        f
+    };
+    functions.insert(key, Function(f));
+    Ok(Function(f))
+}
+
+/// Starts recording this thread's raw launches.
+pub fn begin_capture() {
+    RECORDING.set(Some(Recording { client: None, launches: Vec::new(), unsupported: None, fallbacks_at_start: fallback_count() }));
+}
+
+/// Ends the recording and captures it into a graph on device `index`.
+pub fn end_capture(index: usize, inputs: &[Handle]) -> Result<CudaStepGraph, String> {
+    let recording = RECORDING.take().ok_or("no step-graph capture is open")?;
+    if let Some(why) = recording.unsupported {
+        return Err(why);
+    }
+    if fallback_count() != recording.fallbacks_at_start {
+        return Err("a kernel fell back to burn ops during the capture".into());
+    }
+    let client = recording.client.ok_or("the forward pass launched no Ember kernel")?;
+    let resolve = |h: &Handle| {
+        let resource = client.get_resource(h.clone()).map_err(|e| format!("{e:?}"))?;
+        Ok::<_, String>((resource.resource().ptr, resource.resource().size as usize))
+    };
+    let (ctx, stream) = device_stream(index)?;
+    let mut launches = Vec::with_capacity(recording.launches.len());
+    for launch in &recording.launches {
+        let pointers = launch.buffers.iter().map(|h| resolve(h).map(|r| r.0)).collect::<Result<Vec<u64>, _>>()?;
+        launches.push((function(&launch.kernel, &ctx)?, pointers));
+    }
+    let inputs = inputs.iter().map(resolve).collect::<Result<Vec<_>, _>>()?;
+
+    ctx.bind_to_thread().map_err(|e| format!("{e:?}"))?;
+    stream.begin_capture(CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL).map_err(|e| format!("{e:?}"))?;
+    let mut failure = None;
+    for (launch, (f, pointers)) in recording.launches.iter().zip(&mut launches) {
+        let mut params = launch.params.clone();
+        let mut args: Vec<*mut c_void> = pointers.iter_mut().map(|p| p as *mut u64 as *mut c_void).collect();
+        if !params.is_empty() {
+            args.push(params.as_mut_ptr() as *mut c_void);
+        }
+        let block = (launch.kernel.threads(), 1, 1);
+        let shared = launch.kernel.shared_bytes() as u32;
+        // SAFETY: the pointers are live buffers held by `buffers` below, the parameter block
+        // matches the kernel's by-value struct (the same words cubecl passes), and the driver
+        // copies the arguments when the launch is captured.
+        if let Err(e) = unsafe { result::launch_kernel(f.0, launch.grid, block, shared, stream.cu_stream(), &mut args) } {
+            failure = Some(format!("capturing {}: {e:?}", launch.kernel.entry()));
+            break;
+        }
+    }
+    let graph = stream.end_capture(CUgraphInstantiate_flags(0)).map_err(|e| format!("{e:?}"));
+    if let Some(failure) = failure {
+        return Err(failure);
+    }
+    let graph = graph?.ok_or("the capture is empty")?;
+    let buffers = recording.launches.into_iter().flat_map(|l| l.buffers).collect();
+    CAPTURES.fetch_add(1, Ordering::Relaxed);
+    Ok(CudaStepGraph { graph, stream, inputs, _buffers: buffers })
+}
+
+/// A captured forward pass and everything it touches.
+pub struct CudaStepGraph {
+    graph: CudaGraph,
+    stream: Arc<CudaStream>,
+    /// Device pointer and size in bytes of each input buffer.
+    inputs: Vec<(u64, usize)>,
+    /// Keeps every buffer of the graph allocated (cubecl frees memory when the last handle goes).
+    _buffers: Vec<Handle>,
+}
+
+// SAFETY: the graph is only used through `&mut self` (one thread at a time); its handles are
+// driver objects valid from any thread bound to the context.
+unsafe impl Send for CudaStepGraph {}
+
+impl StepGraph for CudaStepGraph {
+    fn replay(&mut self, inputs: &[&[i32]]) -> Result<(), String> {
+        if inputs.len() != self.inputs.len() {
+            return Err(format!("{} inputs for a graph captured with {}", inputs.len(), self.inputs.len()));
+        }
+        self.stream.context().bind_to_thread().map_err(|e| format!("{e:?}"))?;
+        for (&(ptr, size), data) in self.inputs.iter().zip(inputs) {
+            if std::mem::size_of_val(*data) > size {
+                return Err(format!("an input of {} bytes for a buffer of {size}", std::mem::size_of_val(*data)));
+            }
+            // SAFETY: `ptr` is a live buffer of `size` bytes held by the graph; `data` outlives
+            // the synchronize below.
+            unsafe { result::memcpy_htod_async(ptr, data, self.stream.cu_stream()) }.map_err(|e| format!("{e:?}"))?;
+        }
+        self.graph.launch().map_err(|e| format!("{e:?}"))?;
+        self.stream.synchronize().map_err(|e| format!("{e:?}"))?;
+        REPLAYS.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+impl<F, I, BT> StepGraphBackend for CubeBackend<CudaRuntime, F, I, BT>
+where
+    F: FloatElement,
+    I: IntElement,
+    BT: BoolElement,
+{
+    fn supports_step_graphs(_device: &CudaDevice) -> bool {
+        true
+    }
+
+    fn step_graph_context_key(num_tokens: usize, max_context_len: usize) -> usize {
+        // The attention's launch depends on the partitioning of the longest context.
+        let (size, partitions) = super::attention::partitioning(num_tokens, max_context_len);
+        partitions * (super::PARTITION_SIZE + 1) + size
+    }
+
+    fn begin_step_graph(_device: &CudaDevice) {
+        begin_capture();
+    }
+
+    fn end_step_graph(device: &CudaDevice, inputs: &[Tensor<Self, 1, Int>]) -> Result<Box<dyn StepGraph>, String> {
+        let handles: Vec<Handle> = inputs.iter().map(|t| t.clone().into_primitive().handle).collect();
+        Ok(Box::new(end_capture(device.index, &handles)?))
+    }
+}
