@@ -6,8 +6,11 @@ checked on a machine without one:
     pip download --no-deps nvidia-cuda-nvrtc nvidia-cuda-runtime -d /tmp/nvrtc
     (cd /tmp/nvrtc && for f in *.whl; do unzip -q -o $f -d x; done)
     python3 scripts/nvrtc_check.py /tmp/nvrtc/x/nvidia/cu13 [kernels/gemm.cu ...]
+
+NVRTC_OPTS adds options, e.g. NVRTC_OPTS=--ptxas-options=-v prints registers and spills.
 """
 import ctypes
+import os
 import pathlib
 import sys
 
@@ -22,6 +25,7 @@ for path in files:
     prog = ctypes.c_void_p()
     assert nvrtc.nvrtcCreateProgram(ctypes.byref(prog), src, path.name.encode(), 0, None, None) == 0
     opts = [b"--gpu-architecture=sm_90a", b"-I" + str(root / "include").encode(), b"--std=c++17", b"-lineinfo"]
+    opts += [o.encode() for o in os.environ.get("NVRTC_OPTS", "").split()]
     arr = (ctypes.c_char_p * len(opts))(*opts)
     rc = nvrtc.nvrtcCompileProgram(prog, len(opts), arr)
     size = ctypes.c_size_t()

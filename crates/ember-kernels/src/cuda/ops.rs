@@ -51,6 +51,12 @@ fn gemv_kernels() -> &'static PerDtype {
     kernels(&CELL, GEMV, ["ember_gemv_f32", "ember_gemv_f16", "ember_gemv_bf16"], 256)
 }
 
+/// The one-row entries (single-stream decode).
+fn gemv_one_row_kernels() -> &'static PerDtype {
+    static CELL: OnceLock<PerDtype> = OnceLock::new();
+    kernels(&CELL, GEMV, ["ember_gemv_f32_m1", "ember_gemv_f16_m1", "ember_gemv_bf16_m1"], 256)
+}
+
 fn gemm_kernels() -> &'static PerDtype {
     static CELL: OnceLock<PerDtype> = OnceLock::new();
     kernels(&CELL, GEMM, ["ember_gemm_f32", "ember_gemm_f16", "ember_gemm_bf16"], 256)
@@ -130,7 +136,8 @@ pub fn gemv(x: &CubeTensor<CudaRuntime>, weight: &CubeTensor<CudaRuntime>, bias:
     let bias = bias.unwrap_or_else(|| x.handle.clone());
     let buffers = vec![x.handle.clone(), weight.handle.clone(), y.handle.clone(), bias];
     let grid = (n.div_ceil(8) as u32, 1, 1);
-    launch(&x.client, &gemv_kernels().0[index], grid, buffers, pack_u32(&[m as u32, n as u32, k as u32, x_stride, w_stride, has_bias]));
+    let kernel = if m == 1 { &gemv_one_row_kernels().0[index] } else { &gemv_kernels().0[index] };
+    launch(&x.client, kernel, grid, buffers, pack_u32(&[m as u32, n as u32, k as u32, x_stride, w_stride, has_bias]));
     Some(y)
 }
 
