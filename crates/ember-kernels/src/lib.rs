@@ -63,6 +63,7 @@ mod params;
 pub mod reference;
 mod sampling;
 mod step_graph;
+mod weight_upload;
 
 pub use backend::PagedAttentionBackend;
 pub use kv_cache::{KvCache, KvCacheSpec, KvLayerCache};
@@ -74,3 +75,4 @@ pub use metadata::{AttentionGroup, AttentionMetadata};
 pub use params::AttentionParams;
 pub use sampling::SamplingBackend;
 pub use step_graph::{StepGraph, StepGraphBackend};
+pub use weight_upload::WeightUploadBackend;

@@ -77,7 +77,7 @@ impl<B: PagedAttentionBackend> DecoderModel<B> {
         max_positions: usize,
         with_lm_head: bool,
     ) -> Result<Self> {
-        let loader = WeightLoader::<B>::new(weights, device, dtype);
+        let loader = WeightLoader::<B>::new(weights, device, dtype).with_uploader(B::upload_parts);
         let c = config;
         let (eps, style) = (c.rms_norm_eps, c.spec.norm);
         // `model.` for *ForCausalLM checkpoints, none for a bare *Model.

@@ -3,10 +3,15 @@
 //! Conversion between f32/f16/bf16 happens on the host while copying out of the memory map, so
 //! a bf16 checkpoint can run as f16 or f32 on wgpu (which has no bf16). Shapes are checked
 //! against what the config implies; fused projections (q/k/v, gate/up) are concatenated row-wise
-//! on the host, which for row-major `[out, in]` matrices is plain byte concatenation.
+//! on the host, which for row-major `[out, in]` matrices is plain byte concatenation. The bytes
+//! reach the device through an uploader ([`WeightLoader::with_uploader`]; default burn's
+//! `from_data`): decoders use their backend's [`ember_kernels::WeightUploadBackend`], which on
+//! CUDA copies straight from the memory map when the checkpoint already has the compute dtype.
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};
+
+use std::borrow::Cow;
 
 use burn_tensor::{DType, Tensor, TensorData, backend::Backend};
 use ember_loader::{SafetensorsWeights, WeightDtype};
@@ -23,6 +28,14 @@ pub struct WeightLoader<'a, B: Backend> {
     copying: Cell<Duration>,
     uploading: Cell<Duration>,
     bytes: Cell<u64>,
+    /// Puts the concatenation of byte slices on the device as a 1-d tensor of the given dtype.
+    uploader: fn(&[&[u8]], DType, &B::Device) -> Tensor<B, 1>,
+}
+
+fn from_data<B: Backend>(parts: &[&[u8]], dtype: DType, device: &B::Device) -> Tensor<B, 1> {
+    let bytes = parts.concat();
+    let len = bytes.len() / dtype.size();
+    Tensor::from_data(TensorData::from_bytes_vec(bytes, [len], dtype), (device, dtype))
 }
 
 impl<'a, B: Backend> WeightLoader<'a, B> {
@@ -35,7 +48,14 @@ impl<'a, B: Backend> WeightLoader<'a, B> {
             copying: Cell::default(),
             uploading: Cell::default(),
             bytes: Cell::default(),
+            uploader: from_data::<B>,
         }
+    }
+
+    /// Uses `uploader` instead of burn's `from_data`.
+    pub fn with_uploader(mut self, uploader: fn(&[&[u8]], DType, &B::Device) -> Tensor<B, 1>) -> Self {
+        self.uploader = uploader;
+        self
     }
 
     /// The compute dtype.
@@ -67,7 +87,7 @@ impl<'a, B: Backend> WeightLoader<'a, B> {
     fn load<const D: usize>(&self, names: &[&str], shape: [usize; D], dtype: DType) -> Result<Tensor<B, D>> {
         let started = Instant::now();
         let target = weight_dtype(dtype);
-        let mut bytes = Vec::new();
+        let mut parts: Vec<Cow<'_, [u8]>> = Vec::with_capacity(names.len());
         let mut rows = 0;
         for name in names {
             let found = self.weights.shape(name)?.to_vec();
@@ -79,7 +99,7 @@ impl<'a, B: Backend> WeightLoader<'a, B> {
                 return Err(ModelError::WeightShape { name: name.to_string(), expected, found });
             }
             rows += found[0];
-            bytes.extend_from_slice(&self.weights.to_dtype_bytes(name, target)?);
+            parts.push(self.weights.to_dtype_bytes(name, target)?);
         }
         if rows != shape[0] {
             let found = [vec![rows], shape[1..].to_vec()].concat();
@@ -87,9 +107,9 @@ impl<'a, B: Backend> WeightLoader<'a, B> {
         }
         let copied = Instant::now();
         self.copying.set(self.copying.get() + copied.duration_since(started));
-        self.bytes.set(self.bytes.get() + bytes.len() as u64);
-        let data = TensorData::from_bytes_vec(bytes, shape, dtype);
-        let tensor = Tensor::from_data(data, (&self.device, dtype));
+        let slices: Vec<&[u8]> = parts.iter().map(|p| p.as_ref()).collect();
+        self.bytes.set(self.bytes.get() + slices.iter().map(|s| s.len() as u64).sum::<u64>());
+        let tensor = (self.uploader)(&slices, dtype, &self.device).reshape(shape);
         self.uploading.set(self.uploading.get() + copied.elapsed());
         Ok(tensor)
     }
@@ -98,7 +118,7 @@ impl<'a, B: Backend> WeightLoader<'a, B> {
     /// the backend (an asynchronous backend may still be uploading when this returns).
     pub fn log_timings(&self) {
         tracing::info!(
-            "weights: {:.2} GB copied out of the checkpoint in {:.1} s, handed to the backend in {:.1} s",
+            "weights: {:.2} GB read (and converted where needed) out of the checkpoint in {:.1} s, handed to the backend in {:.1} s",
             self.bytes.get() as f64 / 1e9,
             self.copying.get().as_secs_f64(),
             self.uploading.get().as_secs_f64()

@@ -13,6 +13,7 @@ mod ops;
 mod raw_kernel;
 mod sampling;
 mod step_graph;
+mod weight_upload;
 
 use burn_cubecl::{BoolElement, CubeBackend, FloatElement, IntElement};
 use burn_tensor::{Int, Tensor, TensorPrimitive};
