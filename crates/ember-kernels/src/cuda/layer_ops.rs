@@ -60,7 +60,7 @@ fn embedding(weight: &Cube, ids: &Cube) -> Option<Cube> {
     let [vocab, hidden] = weight.meta.shape().dims::<2>();
     let elem = weight.dtype.size();
     let stride = row_stride(weight)?;
-    if ids.dtype != DType::I32 || !ids.is_contiguous() || (hidden * elem) % 16 != 0 || (stride * elem) % 16 != 0 {
+    if ids.dtype != DType::I32 || !ids.is_contiguous() || !(hidden * elem).is_multiple_of(16) || !(stride * elem).is_multiple_of(16) {
         return None;
     }
     let rows = ids.meta.shape().num_elements();

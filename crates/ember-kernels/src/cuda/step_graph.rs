@@ -102,9 +102,12 @@ struct Function(CUfunction);
 // SAFETY: a CUfunction is a driver handle, valid from any thread bound to its context.
 unsafe impl Send for Function {}
 
+/// A device's context and Ember's graph stream on it.
+type DeviceStream = (Arc<CudaContext>, Arc<CudaStream>);
+
 /// The context and Ember's graph stream of each device.
-fn device_stream(index: usize) -> Result<(Arc<CudaContext>, Arc<CudaStream>), String> {
-    static STREAMS: OnceLock<Mutex<HashMap<usize, (Arc<CudaContext>, Arc<CudaStream>)>>> = OnceLock::new();
+fn device_stream(index: usize) -> Result<DeviceStream, String> {
+    static STREAMS: OnceLock<Mutex<HashMap<usize, DeviceStream>>> = OnceLock::new();
     let mut streams = STREAMS.get_or_init(Default::default).lock().map_err(|e| e.to_string())?;
     if let Some(entry) = streams.get(&index) {
         return Ok(entry.clone());
