@@ -245,6 +245,12 @@ impl LLMEngine {
         self.processor.abort(request_id)
     }
 
+    /// From now on [`Self::step`] returns only finished requests (vLLM's `FINAL_ONLY` output
+    /// kind, what the offline [`crate::LLM`] uses: no per-step copies of growing outputs).
+    pub(crate) fn set_final_only_outputs(&mut self) {
+        self.processor.set_final_only(true);
+    }
+
     /// Runs one engine step; returns the requests that progressed (none on embedding models).
     pub fn step(&mut self) -> Result<Vec<RequestOutput>> {
         let Worker::Generate(core) = &mut self.worker else { return Ok(Vec::new()) };

@@ -20,7 +20,9 @@ pub struct LLM {
 impl LLM {
     /// Loads the model (see [`LLMEngine::new`]).
     pub fn new(args: EngineArgs) -> Result<Self> {
-        Ok(Self { engine: LLMEngine::new(args)?, next_id: 0 })
+        let mut engine = LLMEngine::new(args)?;
+        engine.set_final_only_outputs();
+        Ok(Self { engine, next_id: 0 })
     }
 
     /// The underlying engine.
@@ -28,7 +30,8 @@ impl LLM {
         &self.engine
     }
 
-    /// Mutable access to the underlying engine.
+    /// Mutable access to the underlying engine. Its [`LLMEngine::step`] returns finished
+    /// requests only (the offline output kind; no per-step copies of growing outputs).
     pub fn engine_mut(&mut self) -> &mut LLMEngine {
         &mut self.engine
     }
@@ -109,12 +112,13 @@ impl LLM {
             ids.push(id);
         }
         let mut finished: Vec<Option<RequestOutput>> = vec![None; ids.len()];
+        let slots: std::collections::HashMap<&str, usize> = ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
         while self.engine.has_unfinished_requests() {
             for out in self.engine.step()? {
-                if out.finished {
-                    if let Some(slot) = ids.iter().position(|id| *id == out.request_id) {
-                        finished[slot] = Some(out);
-                    }
+                if out.finished
+                    && let Some(&slot) = slots.get(out.request_id.as_str())
+                {
+                    finished[slot] = Some(out);
                 }
             }
         }
