@@ -1,7 +1,7 @@
 //! CUDA graphs of decode steps (`crates/ember-engine/src/runner/step_graphs.rs`): the same
 //! requests with graphs and with `--enforce-eager` give identical tokens and logprobs (f32 and
 //! bf16), and the graphs really ran (captured, and replayed for most decode steps). Batches of
-//! 1 and 5 sequences. (The split attention of contexts over 512 keys is not reached: the
+//! 1 and 5 sequences, and n = 4 samples diverging through copy-on-write. (The split attention of contexts over 512 keys is not reached: the
 //! fixture's context is 512.) Needs an NVIDIA GPU: runs when `EMBER_TEST_CUDA=1`
 //! (`scripts/gpu_check.sh`), skips with the reason otherwise.
 
@@ -22,16 +22,20 @@ fn enabled() -> bool {
 }
 
 fn run(model: &str, dtype: DtypeChoice, enforce_eager: bool, prompts: &[Vec<u32>], max_tokens: usize) -> Vec<RequestOutput> {
-    let mut args = engine_args(model, BackendKind::Cuda);
-    args.dtype = dtype;
-    args.enforce_eager = enforce_eager;
-    let mut llm = LLM::new(args).unwrap_or_else(|e| panic!("{model}: {e}"));
     let mut params = SamplingParams::greedy();
     params.max_tokens = Some(max_tokens);
     params.ignore_eos = true;
     params.logprobs = Some(5);
+    run_with(model, dtype, enforce_eager, prompts, &params)
+}
+
+fn run_with(model: &str, dtype: DtypeChoice, enforce_eager: bool, prompts: &[Vec<u32>], params: &SamplingParams) -> Vec<RequestOutput> {
+    let mut args = engine_args(model, BackendKind::Cuda);
+    args.dtype = dtype;
+    args.enforce_eager = enforce_eager;
+    let mut llm = LLM::new(args).unwrap_or_else(|e| panic!("{model}: {e}"));
     let inputs = prompts.iter().map(|p| PromptInput::Tokens(p.clone())).collect();
-    llm.generate(inputs, &params).unwrap()
+    llm.generate(inputs, params).unwrap()
 }
 
 fn assert_same(graph: &[RequestOutput], eager: &[RequestOutput], what: &str) {
@@ -67,4 +71,24 @@ fn graphs_match_eager_decode() {
             assert_same(&graph, &eager, &what);
         }
     }
+}
+
+/// n = 4 seeded samples of one prompt share its last, partial block: they diverge through
+/// copy-on-write block copies, which drop the graphs (the copy may move the cache). The
+/// samples must be those of the eager run.
+#[test]
+fn graphs_survive_copy_on_write() {
+    if !enabled() {
+        return;
+    }
+    // The sampling suite's n = 4 prompt, long enough to fill a block the samples share.
+    let prompt = reference("llama3").prompts[5].token_ids.clone();
+    let params = SamplingParams { n: 4, seed: Some(7), max_tokens: Some(24), ignore_eos: true, temperature: 1.0, ..Default::default() };
+    let eager = run_with("llama3", DtypeChoice::Float32, true, &[prompt.clone()], &params);
+    let replays = step_graph_replays();
+    let graph = run_with("llama3", DtypeChoice::Float32, false, &[prompt], &params);
+    eprintln!("n = 4: {} replays", step_graph_replays() - replays);
+    assert!(step_graph_replays() > replays, "no graph replay");
+    assert_eq!(graph[0].outputs, eager[0].outputs, "n = 4 seeded samples, graphs vs eager");
+    assert!(graph[0].num_cached_tokens > 0, "the samples should share prompt blocks");
 }

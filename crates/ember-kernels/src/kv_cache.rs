@@ -97,6 +97,12 @@ impl<B: Backend> KvCache<B> {
             .unwrap_or_else(|| panic!("KV cache layer {layer} taken twice"))
     }
 
+    /// Every layer's K and V tensors (clones of the handles), e.g. for a step graph to know
+    /// which buffers it must not keep alive.
+    pub fn tensors(&self) -> Vec<Tensor<B, 4>> {
+        self.layers.iter().flatten().flat_map(|l| [l.key.clone(), l.value.clone()]).collect()
+    }
+
     /// Returns a layer taken with [`Self::take_layer`].
     pub fn put_layer(&mut self, layer: usize, cache: KvLayerCache<B>) {
         self.layers[layer] = Some(cache);

@@ -41,12 +41,18 @@ pub trait StepGraphBackend: Backend {
     fn begin_step_graph(_device: &Self::Device) {}
 
     /// Stops recording and builds the graph; `inputs` are the i32 tensors the caller will
-    /// rewrite before each replay. Fails (and the caller stays eager) when anything launched
-    /// during the recording cannot be replayed.
+    /// rewrite before each replay. `external` are buffers the caller keeps alive and in place
+    /// itself (the KV cache): the graph does not hold them, so that burn may still update them
+    /// in place, and the caller must drop the graph if they move. Fails (and the caller stays
+    /// eager) when anything launched during the recording cannot be replayed.
     ///
     /// # Errors
     /// Why the recording cannot become a graph.
-    fn end_step_graph(_device: &Self::Device, _inputs: &[Tensor<Self, 1, Int>]) -> Result<Box<dyn StepGraph>, String> {
+    fn end_step_graph(
+        _device: &Self::Device,
+        _inputs: &[Tensor<Self, 1, Int>],
+        _external: &[Tensor<Self, 4>],
+    ) -> Result<Box<dyn StepGraph>, String> {
         Err("step graphs are not supported on this backend".into())
     }
 }

@@ -178,6 +178,7 @@ impl<B: PagedAttentionBackend> ModelRunner<B> {
         if out.blocks_to_copy.is_empty() {
             return;
         }
+        self.graphs.invalidate();
         let src: Vec<i64> = out.blocks_to_copy.iter().map(|(s, _)| s.0 as i64).collect();
         let dst: Vec<i64> = out.blocks_to_copy.iter().map(|(_, d)| d.0 as i64).collect();
         let (src, dst) = (int_tensor::<B>(src, &self.device), int_tensor::<B>(dst, &self.device));

@@ -15,6 +15,9 @@
 //!    copied into the captured input buffers (block tables padded to `max_model_len`), the
 //!    graph runs, and the captured output tensor holds the hidden states.
 //!
+//! The graphs do not hold the KV cache (burn would then copy it instead of updating it in
+//! place); a step with copy-on-write block copies drops them, since the copy may move it.
+//!
 //! Prefill and mixed steps, and larger decode batches, stay eager: there the kernels are long
 //! and the launches overlap them. Larger batches also use the Hopper GEMM, whose TMA
 //! descriptors the recording cannot replay yet.
@@ -118,9 +121,10 @@ impl<B: PagedAttentionBackend> StepGraphs<B> {
     /// Runs the step eagerly while the backend records it, and keeps the graph.
     fn capture(&mut self, ctx: ForwardContext<'_, B>, step: &StepInputs, key: GraphKey, ids: Vec<i32>, host: FlatHostMetadata) -> Tensor<B, 2> {
         let device = ctx.device.clone();
+        let cache = ctx.cache.tensors();
         B::begin_step_graph(&device);
         let (hidden, inputs) = eager_forward(ctx, step, ids, host);
-        match B::end_step_graph(&device, &inputs) {
+        match B::end_step_graph(&device, &inputs, &cache) {
             Ok(graph) => {
                 tracing::debug!(num_seqs = key.num_seqs, context = key.context, "captured a step graph");
                 self.graphs.insert(key, Captured { graph, hidden: hidden.clone(), validated: false });
@@ -128,6 +132,12 @@ impl<B: PagedAttentionBackend> StepGraphs<B> {
             Err(why) => self.disable(&format!("the capture failed: {why}")),
         }
         hidden
+    }
+
+    /// Drops every captured graph (they are captured again when needed): the KV cache's
+    /// buffers may have moved (block copies run through burn ops, which may reallocate).
+    pub(crate) fn invalidate(&mut self) {
+        self.graphs.clear();
     }
 
     fn disable(&mut self, why: &str) {

@@ -159,8 +159,9 @@ pub fn begin_capture() {
     RECORDING.set(Some(Recording { client: None, launches: Vec::new(), unsupported: None, fallbacks_at_start: fallback_count() }));
 }
 
-/// Ends the recording and captures it into a graph on device `index`.
-pub fn end_capture(index: usize, inputs: &[Handle]) -> Result<CudaStepGraph, String> {
+/// Ends the recording and captures it into a graph on device `index`. The graph keeps every
+/// buffer it touches alive except `external` ones (the caller's KV cache).
+pub fn end_capture(index: usize, inputs: &[Handle], external: &[Handle]) -> Result<CudaStepGraph, String> {
     let recording = RECORDING.take().ok_or("no step-graph capture is open")?;
     if let Some(why) = recording.unsupported {
         return Err(why);
@@ -180,6 +181,7 @@ pub fn end_capture(index: usize, inputs: &[Handle]) -> Result<CudaStepGraph, Str
         launches.push((function(&launch.kernel, &ctx)?, pointers));
     }
     let inputs = inputs.iter().map(resolve).collect::<Result<Vec<_>, _>>()?;
+    let external = external.iter().map(|h| resolve(h).map(|r| r.0)).collect::<Result<std::collections::HashSet<u64>, _>>()?;
 
     ctx.bind_to_thread().map_err(|e| format!("{e:?}"))?;
     stream.begin_capture(CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL).map_err(|e| format!("{e:?}"))?;
@@ -205,18 +207,26 @@ pub fn end_capture(index: usize, inputs: &[Handle]) -> Result<CudaStepGraph, Str
         return Err(failure);
     }
     let graph = graph?.ok_or("the capture is empty")?;
-    let buffers = recording.launches.into_iter().flat_map(|l| l.buffers).collect();
+    let buffers = recording
+        .launches
+        .into_iter()
+        .zip(&launches)
+        .flat_map(|(l, (_, pointers))| l.buffers.into_iter().zip(pointers.clone()))
+        .filter(|(_, ptr)| !external.contains(ptr))
+        .map(|(h, _)| h)
+        .collect();
     CAPTURES.fetch_add(1, Ordering::Relaxed);
     Ok(CudaStepGraph { graph, stream, inputs, _buffers: buffers })
 }
 
-/// A captured forward pass and everything it touches.
+/// A captured forward pass and everything it touches (but the external buffers).
 pub struct CudaStepGraph {
     graph: CudaGraph,
     stream: Arc<CudaStream>,
     /// Device pointer and size in bytes of each input buffer.
     inputs: Vec<(u64, usize)>,
-    /// Keeps every buffer of the graph allocated (cubecl frees memory when the last handle goes).
+    /// Keeps the graph's buffers allocated (cubecl frees memory when the last handle goes),
+    /// all but the external ones.
     _buffers: Vec<Handle>,
 }
 
@@ -265,8 +275,9 @@ where
         begin_capture();
     }
 
-    fn end_step_graph(device: &CudaDevice, inputs: &[Tensor<Self, 1, Int>]) -> Result<Box<dyn StepGraph>, String> {
+    fn end_step_graph(device: &CudaDevice, inputs: &[Tensor<Self, 1, Int>], external: &[Tensor<Self, 4>]) -> Result<Box<dyn StepGraph>, String> {
         let handles: Vec<Handle> = inputs.iter().map(|t| t.clone().into_primitive().handle).collect();
-        Ok(Box::new(end_capture(device.index, &handles)?))
+        let external: Vec<Handle> = external.iter().map(|t| t.clone().into_primitive().tensor().handle).collect();
+        Ok(Box::new(end_capture(device.index, &handles, &external)?))
     }
 }
