@@ -9,7 +9,11 @@
 #   latency     `ember bench latency`, batch 1, 128 in / 128 out, with the step profile
 #   latency8    the same at batch 8
 #   eager       batch 1 and 8 again with --enforce-eager (no CUDA graphs), to compare
+#   nopdl       batch 1 and 8 again with EMBER_CUDA_PDL=0 (graphs without programmatic launch)
 #   profile     batch 1 again with EMBER_PROFILE_SYNC=1: the device time of forward and sampler
+#   ncu         Nsight Compute's time of every kernel of one decode step of the throughput run
+#               with >= ${NCU_SEQS:-700} sequences (EMBER_PROFILE_DECODE_SEQS), summed per kernel
+#               into /tmp/ncu_step.txt
 #   throughput  `ember bench throughput`, ${NUM_PROMPTS:-1000} x 128/128, with the step profile
 #   serve       time from `ember serve` to a healthy server, then `ember bench serve` at
 #               ${RATE:-16} req/s, random 1024 in / 128 out, ${SERVE_PROMPTS:-320} requests
@@ -46,6 +50,18 @@ run)
             /tmp/ember bench latency $M --enforce-eager --input-len 128 --output-len 128 --batch-size 1 --num-iters-warmup 1 --num-iters 3
             /tmp/ember bench latency $M --enforce-eager --input-len 128 --output-len 128 --batch-size 8 --num-iters-warmup 1 --num-iters 3
             ;;
+        nopdl)
+            echo "=== batch 1 and 8, EMBER_CUDA_PDL=0"
+            EMBER_CUDA_PDL=0 /tmp/ember bench latency $M --input-len 128 --output-len 128 --batch-size 1 --num-iters-warmup 1 --num-iters 3
+            EMBER_CUDA_PDL=0 /tmp/ember bench latency $M --input-len 128 --output-len 128 --batch-size 8 --num-iters-warmup 1 --num-iters 3
+            ;;
+        ncu)
+            echo "=== ncu: one decode step of >= ${NCU_SEQS:-700} sequences (1000 x 128/128)"
+            EMBER_PROFILE_DECODE_SEQS=${NCU_SEQS:-700} ncu --profile-from-start off --csv --metrics gpu__time_duration.sum \
+                --cache-control none --clock-control none /tmp/ember bench throughput $M --input-len 128 --output-len 128 \
+                --num-prompts 1000 > /tmp/ncu_step.csv 2> /tmp/ncu_step.err || { tail -5 /tmp/ncu_step.err; exit 1; }
+            python3 scripts/ncu_summary.py /tmp/ncu_step.csv | tee /tmp/ncu_step.txt
+            ;;
         profile)
             echo "=== batch 1 with a device sync after each phase (step profile = device time)"
             EMBER_PROFILE_STEPS=127 EMBER_PROFILE_SYNC=1 /tmp/ember bench latency $M --input-len 128 --output-len 128 --batch-size 1 --num-iters-warmup 1 --num-iters 1
@@ -79,5 +95,5 @@ run)
         esac
     done
     ;;
-*) echo "usage: $0 pack|run [latency latency8 eager profile throughput serve baseline]" >&2; exit 2 ;;
+*) echo "usage: $0 pack|run [latency latency8 eager nopdl profile ncu throughput serve baseline]" >&2; exit 2 ;;
 esac

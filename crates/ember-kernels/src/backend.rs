@@ -7,14 +7,15 @@
 
 use burn_tensor::{Int, Tensor};
 
-use crate::{AttentionMetadata, AttentionParams, KvLayerCache, LayerOpsBackend, LinearBackend, SamplingBackend, StepGraphBackend, WeightUploadBackend, reference};
+use crate::{AttentionMetadata, AttentionParams, DeviceProfilerBackend, KvLayerCache, LayerOpsBackend, LinearBackend, SamplingBackend, StepGraphBackend, WeightUploadBackend, reference};
 
 /// Paged attention and KV-cache operations.
 ///
-/// It extends [`LinearBackend`], [`LayerOpsBackend`], [`SamplingBackend`], [`StepGraphBackend`]
-/// and [`WeightUploadBackend`], so that model and engine code bound by this one trait gets every
+/// It extends [`LinearBackend`], [`LayerOpsBackend`], [`SamplingBackend`], [`StepGraphBackend`],
+/// [`WeightUploadBackend`] and [`DeviceProfilerBackend`], so that model and engine code bound
+/// by this one trait gets every
 /// custom op of its backend.
-pub trait PagedAttentionBackend: LinearBackend + LayerOpsBackend + SamplingBackend + StepGraphBackend + WeightUploadBackend {
+pub trait PagedAttentionBackend: LinearBackend + LayerOpsBackend + SamplingBackend + StepGraphBackend + WeightUploadBackend + DeviceProfilerBackend {
     /// Writes the step's new keys and values (`[num_tokens, num_kv_heads, head_dim]`) into their
     /// cache slots (`metadata.slot_mapping`; vLLM's `reshape_and_cache`).
     fn reshape_and_cache(

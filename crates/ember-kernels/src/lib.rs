@@ -15,7 +15,7 @@
 //!   rest of a decoder layer, and [`SamplingBackend`] (picking the sampled tokens), so a
 //!   backend can replace every op of a step with its own kernels;
 //! - [`StepGraphBackend`]: capturing a decode step's forward pass into one device graph (CUDA
-//!   graphs), replayed with new inputs.
+//!   graphs), replayed with new inputs; [`DeviceProfilerBackend`]: a profiler's recording range.
 //!
 //! Nothing here knows about requests or scheduling: the engine turns scheduler output into a
 //! [`BatchLayout`].
@@ -51,6 +51,7 @@ macro_rules! reference_backends {
 pub(crate) use reference_backends;
 
 mod backend;
+mod device_profiler;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 mod flat_metadata;
@@ -66,6 +67,7 @@ mod step_graph;
 mod weight_upload;
 
 pub use backend::PagedAttentionBackend;
+pub use device_profiler::DeviceProfilerBackend;
 pub use kv_cache::{KvCache, KvCacheSpec, KvLayerCache};
 pub use layer_ops::{Activation, LayerOpsBackend, NormStyle, QkvShape, RmsNormWeights, StepRope};
 pub use linear::LinearBackend;

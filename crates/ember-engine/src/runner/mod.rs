@@ -19,7 +19,7 @@ use ember_models::DecoderModel;
 use crate::sampler::{self, RequestGenerators, SamplingRow, top_logprobs};
 use inputs::StepInputs;
 use step_graphs::{ForwardContext, StepGraphs};
-use step_profile::{Phase, StepProfile};
+use step_profile::{Phase, ProfilerRange, StepProfile};
 
 /// Runs the model for the scheduler, on backend `B`.
 pub(crate) struct ModelRunner<B: PagedAttentionBackend> {
@@ -32,6 +32,8 @@ pub(crate) struct ModelRunner<B: PagedAttentionBackend> {
     padded_groups: bool,
     /// Per-phase step timings (`EMBER_PROFILE_STEPS`).
     profile: Option<StepProfile>,
+    /// The step a device profiler records (`EMBER_PROFILE_DECODE_SEQS`).
+    profiler_range: Option<ProfilerRange>,
     /// Captured decode steps (CUDA graphs); disabled until [`Self::enable_step_graphs`].
     graphs: StepGraphs<B>,
 }
@@ -58,6 +60,7 @@ impl<B: PagedAttentionBackend> ModelRunner<B> {
             generators: RequestGenerators::new(seed),
             windows,
             profile: StepProfile::from_env(),
+            profiler_range: ProfilerRange::from_env(),
             graphs: StepGraphs::disabled(),
         }
     }
@@ -91,7 +94,17 @@ impl<B: PagedAttentionBackend> ModelRunner<B> {
         if let Some(profile) = &mut self.profile {
             profile.start();
         }
+        let recorded = self.profiler_range.as_mut().is_some_and(|r| r.take(out.total_num_scheduled_tokens, out.scheduled.len()));
+        if recorded {
+            let _ = B::sync(&self.device);
+            B::device_profiler(&self.device, true);
+        }
         let output = self.execute(out, scheduler);
+        if recorded {
+            let _ = B::sync(&self.device);
+            B::device_profiler(&self.device, false);
+            tracing::info!(seqs = out.scheduled.len(), "the device profiler recorded this decode step");
+        }
         if let Some(profile) = &mut self.profile
             && !out.scheduled.is_empty()
         {
@@ -168,7 +181,7 @@ impl<B: PagedAttentionBackend> ModelRunner<B> {
             }
         }
         if !step.prompt_rows.is_empty() {
-            let prompt_logits = logits.narrow(0, num_sample, step.prompt_rows.len());
+            let prompt_logits = logits.narrow(0, num_sample, step.prompt_rows.len()).cast(burn_tensor::FloatDType::F32);
             self.prompt_logprobs(prompt_logits, &step, out, &mut outputs);
         }
         ModelRunnerOutput { outputs }

@@ -13,6 +13,10 @@
 //! With `EMBER_PROFILE_SYNC=1` the runner also waits for the device at the end of each phase,
 //! so `forward` and `sample` become their device time (launches included) at the cost of the
 //! overlap between host and device.
+//!
+//! [`ProfilerRange`]: with `EMBER_PROFILE_DECODE_SEQS=N`, the first decode step of at least N
+//! sequences runs inside the device profiler's recording range (`ncu --profile-from-start
+//! off` then profiles exactly that step's kernels), with the device idle before and after.
 
 use std::time::Instant;
 
@@ -97,4 +101,24 @@ impl StepProfile {
 
 fn ms(d: std::time::Duration) -> f64 {
     d.as_secs_f64() * 1e3
+}
+
+/// The one step a device profiler records (`EMBER_PROFILE_DECODE_SEQS`).
+pub(crate) struct ProfilerRange {
+    min_seqs: usize,
+    done: bool,
+}
+
+impl ProfilerRange {
+    pub(crate) fn from_env() -> Option<Self> {
+        let min_seqs = std::env::var("EMBER_PROFILE_DECODE_SEQS").ok()?.parse::<usize>().ok().filter(|&n| n > 0)?;
+        Some(Self { min_seqs, done: false })
+    }
+
+    /// Whether a step of `tokens` over `seqs` sequences is the one to record (once).
+    pub(crate) fn take(&mut self, tokens: usize, seqs: usize) -> bool {
+        let hit = !self.done && tokens == seqs && seqs >= self.min_seqs;
+        self.done |= hit;
+        hit
+    }
 }

@@ -7,6 +7,7 @@
 //! cover fall back to the reference implementation, so results never depend on coverage.
 
 mod attention;
+mod device_profiler;
 mod gemm_sm90;
 mod layer_ops;
 mod ops;
