@@ -31,3 +31,19 @@ __device__ __forceinline__ float ember_warp_max(float v) {
     for (int offset = EMBER_WARP / 2; offset > 0; offset /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
     return v;
 }
+
+// Programmatic dependent launch (Hopper and later). The decode step graphs launch the kernels
+// of files marked `#define EMBER_PDL_ENTRIES` with the programmatic stream-serialization
+// attribute (crates/ember-kernels/src/cuda/step_graph.rs): such a kernel may be scheduled
+// while the kernel before it is still running, once all of that kernel's blocks have called
+// ember_pdl_enter. So every entry of a marked file calls ember_pdl_enter before it reads
+// anything an earlier kernel wrote or writes anything: the wait returns when the previous
+// kernel has completed and its writes are visible; the trigger then lets the next kernel
+// start its own prologue (a GEMV's first weight loads) early. Outside such a launch (cubecl's
+// eager launches, older GPUs) both are no-ops.
+__device__ __forceinline__ void ember_pdl_enter() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
