@@ -1,30 +1,38 @@
 // Grouped paged attention: the same contract as kernels/paged_attention.cu (varlen decode and
 // prefill over the block KV cache, causal per token, GQA, sliding window, soft-capping,
 // partitions of `partition_size` keys merged by ember_paged_attention_reduce_*), organised for
-// memory bandwidth:
+// memory bandwidth and latency:
 //
 // - one block per (token, KV head, partition) serves all G = num_heads / num_kv_heads query
 //   heads that share the KV head, so each K/V row is read once per token instead of G times;
 // - a key's row is read by 16 lanes at once (E = head_dim / 16 contiguous elements each, one
-//   8-64 byte vector load), so a warp reads 2 keys per load instruction, and each half-warp
-//   keeps EMBER_PAG_UNROLL keys' loads in flight before using them;
-// - three passes over the partition: scores q·k for the G heads into shared memory; per head
-//   (one warp each) the max, the exponentials and their sum; then p·V, each half-warp summing
-//   its keys into registers, merged through shared memory at the end.
+//   8-64 byte vector load), so a warp reads 2 keys per load instruction;
+// - one pass with an online softmax (FlashDecoding): each half-warp takes U keys per turn and
+//   has both their K and V rows in flight before using them, keeps a running max, sum and
+//   p·V per head in registers, and the 8 half-warps' states are merged through shared memory
+//   at the end. A turn costs one memory round trip (the block's slice of the block table is
+//   read into shared memory first, so a key's address needs no dependent load).
 //
 // Layouts as paged_attention.cu. Parameters: PagedAttentionParams (same struct, same order).
 // Template: T (f32 / f16 / bf16), D (head_dim: 64, 128 or 256), MAX_G (the query heads per
-// KV head it holds in registers: G * D <= 512 for the `_g` kernels, e.g. Llama-3's 4 heads of
-// 128, and <= 1024 for the `_gl` ones, e.g. Qwen2.5-7B's 7). Requires partition_size <=
-// EMBER_PAG_PARTITION (shared memory holds that many scores per head); small batches use
-// shorter partitions so that enough blocks run (attention.rs, `partitioning`).
+// KV head a block serves: G * D <= 512 for the `_g` kernels, e.g. Llama-3's 4 heads of 128,
+// and <= 1024 for the `_gl` ones, e.g. Qwen2.5-7B's 7). The queries sit in shared memory so
+// that registers go to the K/V rows in flight; the entries' register budgets (MIN_BLOCKS per
+// SM: 4 = 128 registers for most `_g`, 3 otherwise) are the largest without spills. Any partition size works; the
+// launch (attention.rs, `partitioning`) uses at most EMBER_PAG_PARTITION keys, and fewer for
+// small batches so that enough blocks run.
 //
 // Grid (num_tokens, num_kv_heads, num_partitions), block 128 threads.
 
+// Every entry calls ember_pdl_enter first (see common.cuh): graphs may launch them early.
+#define EMBER_PDL_ENTRIES 1
+
 #define EMBER_PAG_THREADS 128
 #define EMBER_PAG_PARTITION 512
-#define EMBER_PAG_UNROLL 4
 #define EMBER_PAG_HALF_WARPS (EMBER_PAG_THREADS / 16)
+// Block-table entries a block stages in shared memory (a 512-key partition of 16-token blocks
+// spans 33); a partition spanning more reads the table from global memory.
+#define EMBER_PAG_TABLE 128
 
 struct PagedAttentionParams {
     unsigned int num_heads;
@@ -73,14 +81,15 @@ __device__ void paged_attention_grouped(const T* __restrict__ query, const T* __
                                         const int* __restrict__ token_seq, const int* __restrict__ token_pos,
                                         T* __restrict__ out, float* __restrict__ tmp_out, float* __restrict__ tmp_max,
                                         float* __restrict__ tmp_sum, const PagedAttentionParams p) {
-    constexpr int E = D / 16;          // elements per lane of one row
-    constexpr int P = EMBER_PAG_PARTITION;
-    // Scores (MAX_G x P) during the first passes, then the half-warps' partial outputs.
-    constexpr int SCORES = MAX_G * P;
-    constexpr int PARTIALS = EMBER_PAG_HALF_WARPS * MAX_G * D;
-    __shared__ float s_buf[SCORES > PARTIALS ? SCORES : PARTIALS];
-    __shared__ float s_max[MAX_G];
-    __shared__ float s_sum[MAX_G];
+    constexpr int E = D / 16;  // elements per lane of one row
+    // Keys per half-warp per turn: 4 while q, acc and the K/V rows fit the registers, else 2.
+    constexpr int U = (MAX_G * D <= 512 && D <= 128) ? 4 : 2;
+    constexpr int TURN = EMBER_PAG_HALF_WARPS * U;
+    __shared__ float s_acc[EMBER_PAG_HALF_WARPS * MAX_G * D];
+    __shared__ float s_max[EMBER_PAG_HALF_WARPS * MAX_G];
+    __shared__ float s_sum[EMBER_PAG_HALF_WARPS * MAX_G];
+    __shared__ int s_table[EMBER_PAG_TABLE];
+    __shared__ float s_q[MAX_G * D];
 
     const unsigned int token = blockIdx.x;
     const unsigned int kv_head = blockIdx.y;
@@ -89,6 +98,7 @@ __device__ void paged_attention_grouped(const T* __restrict__ query, const T* __
     const int warp = threadIdx.x / EMBER_WARP;
     const int lane = threadIdx.x % EMBER_WARP;
     const int half_warp = threadIdx.x / 16;  // 0..7
+    const int half = lane / 16;
     const int l16 = lane % 16;
     const int seq = token_seq[token];
     const int pos = token_pos[token];
@@ -96,137 +106,142 @@ __device__ void paged_attention_grouped(const T* __restrict__ query, const T* __
     const int last = min((int)((part + 1) * p.partition_size), pos + 1);  // exclusive
     if (p.sliding_window > 0) first = max(first, pos + 1 - (int)p.sliding_window);
     const int num_keys = max(last - first, 0);
+    const int bs = (int)p.block_size;
     const int* table = block_tables + (size_t)seq * p.block_table_stride;
+
+    // The G query vectors, pre-scaled, in shared memory (registers hold the K/V rows in flight).
+    for (int idx = threadIdx.x; idx < G * D; idx += EMBER_PAG_THREADS)
+        s_q[idx] = ember_to_float(query[((size_t)token * p.num_heads + kv_head * G) * D + idx]) * p.scale;
+    // The partition's block-table entries, staged once.
+    const int first_block = num_keys > 0 ? first / bs : 0;
+    const int num_blocks = num_keys > 0 ? (last - 1) / bs - first_block + 1 : 0;
+    const bool staged = num_blocks <= EMBER_PAG_TABLE;
+    if (staged)
+        for (int b = threadIdx.x; b < num_blocks; b += EMBER_PAG_THREADS) s_table[b] = table[first_block + b];
+    __syncthreads();
     const size_t row = (size_t)p.num_kv_heads * D;
-    // The row of key `j` (absolute position) for this KV head, at this lane's elements.
+    // The offset of key `j`'s row (absolute position) for this KV head, at this lane's elements.
     auto row_at = [&](int j) {
-        const int block = table[j / (int)p.block_size];
-        return ((size_t)block * p.block_size + (j % (int)p.block_size)) * row + (size_t)kv_head * D + l16 * E;
-    };
-    const int half = lane / 16;
-    // This half-warp's EMBER_PAG_UNROLL keys of the turn starting at `base` (keys base + half,
-    // + 8, + 16, + 24 of the partition), read from `cache`; keys past the end are not read.
-    auto load_turn = [&](const T* __restrict__ cache, int base, float rows[EMBER_PAG_UNROLL][E]) {
-#pragma unroll
-        for (int u = 0; u < EMBER_PAG_UNROLL; ++u) {
-            const int i = base + half + u * EMBER_PAG_HALF_WARPS;
-            if (i < num_keys) ember_pag_load<T, E>(cache + row_at(first + i), rows[u]);
-        }
+        const int b = j / bs;
+        const int block = staged ? s_table[b - first_block] : table[b];
+        return ((size_t)block * bs + (j - b * bs)) * row + (size_t)kv_head * D + l16 * E;
     };
 
-    // This lane's slice of the G query vectors, pre-scaled.
-    float q[MAX_G][E];
+    // Running state of this half-warp per head (the same in its 16 lanes): max, sum of
+    // exponentials, and this lane's elements of the exponential-weighted sum of V.
+    float m[MAX_G], l[MAX_G], acc[MAX_G][E];
+#pragma unroll
+    for (int g = 0; g < MAX_G; ++g) {
+        m[g] = -INFINITY;
+        l[g] = 0.f;
+#pragma unroll
+        for (int e = 0; e < E; ++e) acc[g][e] = 0.f;
+    }
+
+    // Half-warp h takes keys h, h + 8, h + 16, ... of the partition, U per turn. The loop bound
+    // is the warp's first key (2w), the same for both halves, so that every lane reaches the
+    // shuffles; keys past the end get score -inf and zero rows.
+    for (int base = warp * 2; base < num_keys; base += TURN) {
+        float k[U][E], v[U][E];
+#pragma unroll
+        for (int u = 0; u < U; ++u) {
+            const int i = base + half + u * EMBER_PAG_HALF_WARPS;
+            if (i < num_keys) {
+                const size_t offset = row_at(first + i);
+                ember_pag_load<T, E>(key_cache + offset, k[u]);
+                ember_pag_load<T, E>(value_cache + offset, v[u]);
+            } else {
+#pragma unroll
+                for (int e = 0; e < E; ++e) k[u][e] = v[u][e] = 0.f;
+            }
+        }
+#pragma unroll
+        for (int g = 0; g < MAX_G; ++g) {
+            if (g < G) {
+                float q[E];
+#pragma unroll
+                for (int e = 0; e < E; ++e) q[e] = s_q[g * D + l16 * E + e];
+                float s[U];
+                float turn_max = -INFINITY;
+#pragma unroll
+                for (int u = 0; u < U; ++u) {
+                    float dot = 0.f;
+#pragma unroll
+                    for (int e = 0; e < E; ++e) dot += q[e] * k[u][e];
+                    // Every lane of the half-warp takes part in the shuffles, in or out of range.
+                    float x = ember_half_warp_sum(dot);
+                    if (p.softcap > 0.f) x = p.softcap * tanhf(x / p.softcap);
+                    s[u] = base + half + u * EMBER_PAG_HALF_WARPS < num_keys ? x : -INFINITY;
+                    turn_max = fmaxf(turn_max, s[u]);
+                }
+                const float m_new = fmaxf(m[g], turn_max);
+                if (m_new == -INFINITY) continue;  // no key of this half-warp yet
+                const float correction = __expf(m[g] - m_new);
+                l[g] *= correction;
+#pragma unroll
+                for (int e = 0; e < E; ++e) acc[g][e] *= correction;
+#pragma unroll
+                for (int u = 0; u < U; ++u) {
+                    const float w = __expf(s[u] - m_new);
+                    l[g] += w;
+#pragma unroll
+                    for (int e = 0; e < E; ++e) acc[g][e] += w * v[u][e];
+                }
+                m[g] = m_new;
+            }
+        }
+    }
+
+    // Merge the half-warps' states.
 #pragma unroll
     for (int g = 0; g < MAX_G; ++g) {
         if (g < G) {
-            ember_pag_load<T, E>(query + ((size_t)token * p.num_heads + kv_head * G + g) * D + l16 * E, q[g]);
 #pragma unroll
-            for (int e = 0; e < E; ++e) q[g][e] *= p.scale;
-        }
-    }
-
-    // Pass 1: scores. Half-warp h takes keys h, h + 8, h + 16, ... of the partition. The loop
-    // bound is the warp's first key (2w), the same for both halves, so that every lane reaches
-    // the shuffles; the half whose key is past the end computes on stale values and drops them.
-    for (int base = warp * 2; base < num_keys; base += EMBER_PAG_HALF_WARPS * EMBER_PAG_UNROLL) {
-        float k[EMBER_PAG_UNROLL][E];
-        load_turn(key_cache, base, k);
-#pragma unroll
-        for (int u = 0; u < EMBER_PAG_UNROLL; ++u) {
-            const int i = base + half + u * EMBER_PAG_HALF_WARPS;
-#pragma unroll
-            for (int g = 0; g < MAX_G; ++g) {
-                if (g < G) {
-                    float dot = 0.f;
-#pragma unroll
-                    for (int e = 0; e < E; ++e) dot += q[g][e] * k[u][e];
-                    // Every lane of the half-warp takes part in the shuffles, in or out of range.
-                    float s = ember_half_warp_sum(dot);
-                    if (p.softcap > 0.f) s = p.softcap * tanhf(s / p.softcap);
-                    if (l16 == 0 && i < num_keys) s_buf[g * P + i] = s;
-                }
+            for (int e = 0; e < E; ++e) s_acc[(half_warp * MAX_G + g) * D + l16 * E + e] = acc[g][e];
+            if (l16 == 0) {
+                s_max[half_warp * MAX_G + g] = m[g];
+                s_sum[half_warp * MAX_G + g] = l[g];
             }
         }
     }
-    __syncthreads();
-
-    // Pass 2: per head (warp w takes heads w, w + 4, ...), max, exponentials in place, sum.
-    for (int g = warp; g < G; g += EMBER_PAG_THREADS / EMBER_WARP) {
-        float m = -INFINITY;
-        for (int i = lane; i < num_keys; i += EMBER_WARP) m = fmaxf(m, s_buf[g * P + i]);
-        m = ember_warp_max(m);
-        float l = 0.f;
-        for (int i = lane; i < num_keys; i += EMBER_WARP) {
-            const float e = __expf(s_buf[g * P + i] - m);
-            s_buf[g * P + i] = e;
-            l += e;
-        }
-        l = ember_warp_sum(l);
-        if (lane == 0) {
-            s_max[g] = m;
-            s_sum[g] = l;
-        }
-    }
-    __syncthreads();
-
-    // Pass 3: p · V, the same key split as pass 1.
-    float acc[MAX_G][E];
-#pragma unroll
-    for (int g = 0; g < MAX_G; ++g)
-#pragma unroll
-        for (int e = 0; e < E; ++e) acc[g][e] = 0.f;
-    for (int base = warp * 2; base < num_keys; base += EMBER_PAG_HALF_WARPS * EMBER_PAG_UNROLL) {
-        float v[EMBER_PAG_UNROLL][E];
-        load_turn(value_cache, base, v);
-#pragma unroll
-        for (int u = 0; u < EMBER_PAG_UNROLL; ++u) {
-            const int i = base + half + u * EMBER_PAG_HALF_WARPS;
-            if (i < num_keys) {
-#pragma unroll
-                for (int g = 0; g < MAX_G; ++g) {
-                    if (g < G) {
-                        const float w = s_buf[g * P + i];
-#pragma unroll
-                        for (int e = 0; e < E; ++e) acc[g][e] += w * v[u][e];
-                    }
-                }
-            }
-        }
-    }
-    __syncthreads();  // the scores are read; the buffer now takes the partial outputs
-
-#pragma unroll
-    for (int g = 0; g < MAX_G; ++g)
-        if (g < G)
-#pragma unroll
-            for (int e = 0; e < E; ++e) s_buf[(half_warp * MAX_G + g) * D + l16 * E + e] = acc[g][e];
     __syncthreads();
 
     for (int idx = threadIdx.x; idx < G * D; idx += EMBER_PAG_THREADS) {
         const int g = idx / D;
         const int d = idx % D;
-        float o = 0.f;
+        float total_max = -INFINITY;
 #pragma unroll
-        for (int h = 0; h < EMBER_PAG_HALF_WARPS; ++h) o += s_buf[(h * MAX_G + g) * D + d];
+        for (int h = 0; h < EMBER_PAG_HALF_WARPS; ++h) total_max = fmaxf(total_max, s_max[h * MAX_G + g]);
+        float o = 0.f, total = 0.f;
+        if (total_max != -INFINITY) {
+#pragma unroll
+            for (int h = 0; h < EMBER_PAG_HALF_WARPS; ++h) {
+                const float hm = s_max[h * MAX_G + g];
+                const float scale = hm == -INFINITY ? 0.f : __expf(hm - total_max);
+                o += s_acc[(h * MAX_G + g) * D + d] * scale;
+                total += s_sum[h * MAX_G + g] * scale;
+            }
+        }
         const size_t out_row = (size_t)token * p.num_heads + kv_head * G + g;
         if (p.num_partitions == 1) {
-            const float total = s_sum[g];
             out[out_row * D + d] = ember_from_float<T>(total > 0.f ? o / total : 0.f);
         } else {
             const size_t part_row = out_row * p.num_partitions + part;
             tmp_out[part_row * D + d] = o;
             if (d == 0) {
-                tmp_max[part_row] = num_keys > 0 ? s_max[g] : -INFINITY;
-                tmp_sum[part_row] = num_keys > 0 ? s_sum[g] : 0.f;
+                tmp_max[part_row] = total_max;
+                tmp_sum[part_row] = total;
             }
         }
     }
 }
 
-#define EMBER_PAGED_ATTENTION_GROUPED(NAME, T, D, MAX_G)                                                         \
-    extern "C" __global__ void __launch_bounds__(EMBER_PAG_THREADS) ember_paged_attention_grouped_##NAME(          \
+#define EMBER_PAGED_ATTENTION_GROUPED(NAME, T, D, MAX_G, MIN_BLOCKS)                                               \
+    extern "C" __global__ void __launch_bounds__(EMBER_PAG_THREADS, MIN_BLOCKS)                                   \
+        ember_paged_attention_grouped_##NAME(                                                                     \
         const T* query, const T* key_cache, const T* value_cache, const int* block_tables, const int* token_seq,   \
         const int* token_pos, T* out, float* tmp_out, float* tmp_max, float* tmp_sum, const PagedAttentionParams p) { \
+        ember_pdl_enter();                                                                                        \
         paged_attention_grouped<T, D, MAX_G>(query, key_cache, value_cache, block_tables, token_seq, token_pos,   \
                                              out, tmp_out, tmp_max, tmp_sum, p);                                  \
     }
@@ -236,56 +251,56 @@ __device__ void paged_attention_grouped(const T* __restrict__ query, const T* __
 // EMBER_KERNEL_SELECTED and EMBER_KERNEL_<entry> (raw_kernel.rs), so only that entry is
 // instantiated (all 18 take ~7 s through NVRTC); without them (scripts/nvrtc_check.py) all are.
 #if !defined(EMBER_KERNEL_SELECTED) || defined(EMBER_KERNEL_ember_paged_attention_grouped_f32_d64_g)
-EMBER_PAGED_ATTENTION_GROUPED(f32_d64_g, float, 64, 8)
+EMBER_PAGED_ATTENTION_GROUPED(f32_d64_g, float, 64, 8, 4)
 #endif
 #if !defined(EMBER_KERNEL_SELECTED) || defined(EMBER_KERNEL_ember_paged_attention_grouped_f32_d64_gl)
-EMBER_PAGED_ATTENTION_GROUPED(f32_d64_gl, float, 64, 16)
+EMBER_PAGED_ATTENTION_GROUPED(f32_d64_gl, float, 64, 16, 3)
 #endif
 #if !defined(EMBER_KERNEL_SELECTED) || defined(EMBER_KERNEL_ember_paged_attention_grouped_f32_d128_g)
-EMBER_PAGED_ATTENTION_GROUPED(f32_d128_g, float, 128, 4)
+EMBER_PAGED_ATTENTION_GROUPED(f32_d128_g, float, 128, 4, 4)
 #endif
 #if !defined(EMBER_KERNEL_SELECTED) || defined(EMBER_KERNEL_ember_paged_attention_grouped_f32_d128_gl)
-EMBER_PAGED_ATTENTION_GROUPED(f32_d128_gl, float, 128, 8)
+EMBER_PAGED_ATTENTION_GROUPED(f32_d128_gl, float, 128, 8, 3)
 #endif
 #if !defined(EMBER_KERNEL_SELECTED) || defined(EMBER_KERNEL_ember_paged_attention_grouped_f32_d256_g)
-EMBER_PAGED_ATTENTION_GROUPED(f32_d256_g, float, 256, 2)
+EMBER_PAGED_ATTENTION_GROUPED(f32_d256_g, float, 256, 2, 3)
 #endif
 #if !defined(EMBER_KERNEL_SELECTED) || defined(EMBER_KERNEL_ember_paged_attention_grouped_f32_d256_gl)
-EMBER_PAGED_ATTENTION_GROUPED(f32_d256_gl, float, 256, 4)
+EMBER_PAGED_ATTENTION_GROUPED(f32_d256_gl, float, 256, 4, 3)
 #endif
 #if !defined(EMBER_KERNEL_SELECTED) || defined(EMBER_KERNEL_ember_paged_attention_grouped_f16_d64_g)
-EMBER_PAGED_ATTENTION_GROUPED(f16_d64_g, __half, 64, 8)
+EMBER_PAGED_ATTENTION_GROUPED(f16_d64_g, __half, 64, 8, 4)
 #endif
 #if !defined(EMBER_KERNEL_SELECTED) || defined(EMBER_KERNEL_ember_paged_attention_grouped_f16_d64_gl)
-EMBER_PAGED_ATTENTION_GROUPED(f16_d64_gl, __half, 64, 16)
+EMBER_PAGED_ATTENTION_GROUPED(f16_d64_gl, __half, 64, 16, 3)
 #endif
 #if !defined(EMBER_KERNEL_SELECTED) || defined(EMBER_KERNEL_ember_paged_attention_grouped_f16_d128_g)
-EMBER_PAGED_ATTENTION_GROUPED(f16_d128_g, __half, 128, 4)
+EMBER_PAGED_ATTENTION_GROUPED(f16_d128_g, __half, 128, 4, 4)
 #endif
 #if !defined(EMBER_KERNEL_SELECTED) || defined(EMBER_KERNEL_ember_paged_attention_grouped_f16_d128_gl)
-EMBER_PAGED_ATTENTION_GROUPED(f16_d128_gl, __half, 128, 8)
+EMBER_PAGED_ATTENTION_GROUPED(f16_d128_gl, __half, 128, 8, 3)
 #endif
 #if !defined(EMBER_KERNEL_SELECTED) || defined(EMBER_KERNEL_ember_paged_attention_grouped_f16_d256_g)
-EMBER_PAGED_ATTENTION_GROUPED(f16_d256_g, __half, 256, 2)
+EMBER_PAGED_ATTENTION_GROUPED(f16_d256_g, __half, 256, 2, 3)
 #endif
 #if !defined(EMBER_KERNEL_SELECTED) || defined(EMBER_KERNEL_ember_paged_attention_grouped_f16_d256_gl)
-EMBER_PAGED_ATTENTION_GROUPED(f16_d256_gl, __half, 256, 4)
+EMBER_PAGED_ATTENTION_GROUPED(f16_d256_gl, __half, 256, 4, 3)
 #endif
 #if !defined(EMBER_KERNEL_SELECTED) || defined(EMBER_KERNEL_ember_paged_attention_grouped_bf16_d64_g)
-EMBER_PAGED_ATTENTION_GROUPED(bf16_d64_g, __nv_bfloat16, 64, 8)
+EMBER_PAGED_ATTENTION_GROUPED(bf16_d64_g, __nv_bfloat16, 64, 8, 4)
 #endif
 #if !defined(EMBER_KERNEL_SELECTED) || defined(EMBER_KERNEL_ember_paged_attention_grouped_bf16_d64_gl)
-EMBER_PAGED_ATTENTION_GROUPED(bf16_d64_gl, __nv_bfloat16, 64, 16)
+EMBER_PAGED_ATTENTION_GROUPED(bf16_d64_gl, __nv_bfloat16, 64, 16, 3)
 #endif
 #if !defined(EMBER_KERNEL_SELECTED) || defined(EMBER_KERNEL_ember_paged_attention_grouped_bf16_d128_g)
-EMBER_PAGED_ATTENTION_GROUPED(bf16_d128_g, __nv_bfloat16, 128, 4)
+EMBER_PAGED_ATTENTION_GROUPED(bf16_d128_g, __nv_bfloat16, 128, 4, 4)
 #endif
 #if !defined(EMBER_KERNEL_SELECTED) || defined(EMBER_KERNEL_ember_paged_attention_grouped_bf16_d128_gl)
-EMBER_PAGED_ATTENTION_GROUPED(bf16_d128_gl, __nv_bfloat16, 128, 8)
+EMBER_PAGED_ATTENTION_GROUPED(bf16_d128_gl, __nv_bfloat16, 128, 8, 3)
 #endif
 #if !defined(EMBER_KERNEL_SELECTED) || defined(EMBER_KERNEL_ember_paged_attention_grouped_bf16_d256_g)
-EMBER_PAGED_ATTENTION_GROUPED(bf16_d256_g, __nv_bfloat16, 256, 2)
+EMBER_PAGED_ATTENTION_GROUPED(bf16_d256_g, __nv_bfloat16, 256, 2, 3)
 #endif
 #if !defined(EMBER_KERNEL_SELECTED) || defined(EMBER_KERNEL_ember_paged_attention_grouped_bf16_d256_gl)
-EMBER_PAGED_ATTENTION_GROUPED(bf16_d256_gl, __nv_bfloat16, 256, 4)
+EMBER_PAGED_ATTENTION_GROUPED(bf16_d256_gl, __nv_bfloat16, 256, 4, 3)
 #endif
