@@ -7,6 +7,9 @@
 // order of the f32 sums. Products and sums that transformers rounds separately use __fmul_rn /
 // __fadd_rn so the compiler cannot contract them into an FMA.
 
+// Every entry calls ember_pdl_enter first (see common.cuh): graphs may launch them early.
+#define EMBER_PDL_ENTRIES 1
+
 template <typename T> __device__ __forceinline__ float ember_round(float x) { return ember_to_float(ember_from_float<T>(x)); }
 
 #define EMBER_NORM_THREADS 256
@@ -155,15 +158,37 @@ __device__ __forceinline__ float ember_activate(float x, unsigned int activation
     return 0.5f * x * (1.f + tanhf(inner));
 }
 
-// grid (ceil(n / threads), rows): one output element per thread.
-template <typename T>
+// grid (ceil(n / (threads * VEC)), rows): VEC consecutive output elements per thread. VEC = 8
+// (the `_v8` entries) moves 16 bytes (f16/bf16) per load and store; it requires n % 8 == 0,
+// in_stride % 8 == 0 and 16-byte aligned buffers (the launch checks).
+template <typename T, int VEC>
 __device__ void act_and_mul(const T* __restrict__ gate_up, T* __restrict__ out, const ActAndMulParams p) {
-    const unsigned int col = blockIdx.x * blockDim.x + threadIdx.x;
+    const unsigned int col = (blockIdx.x * blockDim.x + threadIdx.x) * VEC;
     if (col >= p.n) return;
     const size_t row = blockIdx.y;
-    const float gate = ember_to_float(gate_up[row * p.in_stride + col]);
-    const float up = ember_to_float(gate_up[row * p.in_stride + p.n + col]);
-    out[row * p.n + col] = ember_from_float<T>(__fmul_rn(ember_round<T>(ember_activate(gate, p.activation)), up));
+    const T* gate_row = gate_up + row * p.in_stride + col;
+    T gate[VEC], up[VEC], result[VEC];
+    if constexpr (VEC == 1) {
+        gate[0] = gate_row[0];
+        up[0] = gate_row[p.n];
+    } else {
+        static_assert((VEC * sizeof(T)) % 16 == 0, "vectors of whole 16-byte words");
+#pragma unroll
+        for (int w = 0; w < (int)(VEC * sizeof(T) / 16); ++w) {
+            reinterpret_cast<uint4*>(gate)[w] = reinterpret_cast<const uint4*>(gate_row)[w];
+            reinterpret_cast<uint4*>(up)[w] = reinterpret_cast<const uint4*>(gate_row + p.n)[w];
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < VEC; ++i)
+        result[i] = ember_from_float<T>(__fmul_rn(ember_round<T>(ember_activate(ember_to_float(gate[i]), p.activation)), ember_to_float(up[i])));
+    T* dst = out + row * p.n + col;
+    if constexpr (VEC == 1) {
+        dst[0] = result[0];
+    } else {
+#pragma unroll
+        for (int w = 0; w < (int)(VEC * sizeof(T) / 16); ++w) reinterpret_cast<uint4*>(dst)[w] = reinterpret_cast<const uint4*>(result)[w];
+    }
 }
 
 #define EMBER_ROPE_WARPS 4
@@ -229,15 +254,23 @@ __device__ void split_qkv_rope(const T* __restrict__ qkv, const float* __restric
 #define EMBER_LAYER_OPS(SUFFIX, T)                                                                               \
     extern "C" __global__ void __launch_bounds__(EMBER_NORM_THREADS) ember_rms_norm_##SUFFIX(                   \
         const T* x, const T* residual, const float* scale, T* out, T* residual_out, const RmsNormParams p) {     \
+        ember_pdl_enter();                                                                                      \
         rms_norm<T>(x, residual, scale, out, residual_out, p);                                                  \
     }                                                                                                           \
     extern "C" __global__ void __launch_bounds__(EMBER_ACT_THREADS)                                             \
         ember_act_and_mul_##SUFFIX(const T* gate_up, T* out, const ActAndMulParams p) {                         \
-        act_and_mul<T>(gate_up, out, p);                                                                        \
+        ember_pdl_enter();                                                                                      \
+        act_and_mul<T, 1>(gate_up, out, p);                                                                     \
+    }                                                                                                           \
+    extern "C" __global__ void __launch_bounds__(EMBER_ACT_THREADS)                                             \
+        ember_act_and_mul_##SUFFIX##_v8(const T* gate_up, T* out, const ActAndMulParams p) {                    \
+        ember_pdl_enter();                                                                                      \
+        act_and_mul<T, 8>(gate_up, out, p);                                                                     \
     }                                                                                                           \
     extern "C" __global__ void __launch_bounds__(EMBER_ROPE_WARPS * EMBER_WARP) ember_split_qkv_rope_##SUFFIX(  \
         const T* qkv, const float* cos_table, const float* sin_table, const int* positions,                     \
         const float* q_scale, const float* k_scale, T* q, T* k, T* v, const SplitQkvRopeParams p) {             \
+        ember_pdl_enter();                                                                                      \
         split_qkv_rope<T>(qkv, cos_table, sin_table, positions, q_scale, k_scale, q, k, v, p);                  \
     }
 

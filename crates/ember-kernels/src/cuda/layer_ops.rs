@@ -46,6 +46,13 @@ fn act_kernels() -> &'static PerDtype {
     kernels(&CELL, LAYER_OPS, names, ACT_THREADS)
 }
 
+/// The act-and-mul entries that take 8 columns per thread (16-byte loads in f16/bf16).
+fn act_kernels_v8() -> &'static PerDtype {
+    static CELL: OnceLock<PerDtype> = OnceLock::new();
+    let names = ["ember_act_and_mul_f32_v8", "ember_act_and_mul_f16_v8", "ember_act_and_mul_bf16_v8"];
+    kernels(&CELL, LAYER_OPS, names, ACT_THREADS)
+}
+
 fn rope_kernels() -> &'static PerDtype {
     static CELL: OnceLock<PerDtype> = OnceLock::new();
     let names = ["ember_split_qkv_rope_f32", "ember_split_qkv_rope_f16", "ember_split_qkv_rope_bf16"];
@@ -135,8 +142,10 @@ fn act_and_mul(gate_up: &Cube, activation: Activation) -> Option<Cube> {
     let out = empty_like(gate_up, vec![rows, n]);
     if rows > 0 && n > 0 {
         let buffers = vec![gate_up.handle.clone(), out.handle.clone()];
-        let grid = ((n as u32).div_ceil(ACT_THREADS), rows as u32, 1);
-        launch(&gate_up.client, &act_kernels().0[index], grid, buffers, pack_u32(&[rows as u32, n as u32, code, in_stride as u32]));
+        // 8 columns per thread when whole 16-byte words line up (cubecl's buffers are aligned).
+        let (kernel, per_thread) = if n % 8 == 0 && in_stride % 8 == 0 { (&act_kernels_v8().0[index], 8) } else { (&act_kernels().0[index], 1) };
+        let grid = ((n as u32 / per_thread).div_ceil(ACT_THREADS), rows as u32, 1);
+        launch(&gate_up.client, kernel, grid, buffers, pack_u32(&[rows as u32, n as u32, code, in_stride as u32]));
     }
     Some(out)
 }
