@@ -1,6 +1,10 @@
-// The last step of sampling: one token per row of processed f32 logits ([rows, vocab], after
-// penalties, temperature and truncation), in one launch instead of the reference's few dozen
-// burn ops. Grid (rows), EMBER_SAMPLE_THREADS threads per row.
+// The last step of sampling: one token per row of logits ([rows, vocab], f32 / f16 / bf16, each
+// value read as f32 and divided by the row's temperature), in one launch instead of the
+// reference's few dozen burn ops. The logits come either processed (f32, after penalties,
+// temperature and truncation, with temperatures of 1) or straight from the LM head (the
+// sampler's plain path: no processing but the temperature, which is applied here, so the
+// [rows, vocab] tensor is neither cast nor divided in a pass of its own). Grid (rows),
+// EMBER_SAMPLE_THREADS threads per row.
 //
 // uniform[row] < 0 marks a greedy row: the argmax (the lowest index among equal maxima). Else
 // inverse-CDF sampling: with e_i = exp(logit_i - max), the token is the first i at which
@@ -8,6 +12,8 @@
 // vocabulary; the chunk sums are scanned across the block, and the one thread whose chunk
 // holds the target walks it again in the same order, so it reproduces its own sum exactly and
 // always finds the token. A -inf logit (truncated) has e = 0 and is never returned.
+//
+// `row_params` holds rows uniforms, then rows temperatures.
 
 #define EMBER_SAMPLE_THREADS 1024
 #define EMBER_SAMPLE_WARPS (EMBER_SAMPLE_THREADS / EMBER_WARP)
@@ -19,16 +25,19 @@ struct SampleParams {
     unsigned int pad;
 };
 
-extern "C" __global__ void __launch_bounds__(EMBER_SAMPLE_THREADS)
-    ember_sample_tokens(const float* __restrict__ logits, const float* __restrict__ uniforms, int* __restrict__ out,
-                        const SampleParams p) {
+template <typename T>
+__device__ void sample_tokens(const T* __restrict__ logits, const float* __restrict__ row_params, int* __restrict__ out,
+                              const SampleParams p) {
     __shared__ float s_val[EMBER_SAMPLE_WARPS];
     __shared__ unsigned int s_idx[EMBER_SAMPLE_WARPS];
     __shared__ float s_sum[EMBER_SAMPLE_WARPS];
     __shared__ int s_found;
     const unsigned int row = blockIdx.x;
     const unsigned int tid = threadIdx.x, lane = tid % EMBER_WARP, warp = tid / EMBER_WARP;
-    const float* x = logits + (size_t)row * p.row_stride;
+    const T* row_logits = logits + (size_t)row * p.row_stride;
+    const float temperature = row_params[p.rows + row];
+    // IEEE division, as the reference's tensor division (a temperature of 1 changes nothing).
+    auto x = [&](unsigned int i) { return __fdiv_rn(ember_to_float(row_logits[i]), temperature); };
 
     // 1. Max and its lowest index (coalesced strided pass).
     float best = -INFINITY;
@@ -37,7 +46,7 @@ extern "C" __global__ void __launch_bounds__(EMBER_SAMPLE_THREADS)
     // the comparisons still run in index order.
 #pragma unroll 8
     for (unsigned int i = tid; i < p.vocab; i += EMBER_SAMPLE_THREADS) {
-        const float v = x[i];
+        const float v = x(i);
         if (v > best) { best = v; best_i = i; }  // i grows, so ties keep the lowest index
     }
 #pragma unroll
@@ -53,7 +62,7 @@ extern "C" __global__ void __launch_bounds__(EMBER_SAMPLE_THREADS)
     best_i = s_idx[0];
     for (int w = 1; w < EMBER_SAMPLE_WARPS; ++w)
         if (s_val[w] > best || (s_val[w] == best && s_idx[w] < best_i)) { best = s_val[w]; best_i = s_idx[w]; }
-    const float u = uniforms[row];
+    const float u = row_params[row];
     if (u < 0.f || best == -INFINITY) {
         if (tid == 0) out[row] = (int)(best_i == 0xffffffffu ? 0 : best_i);
         return;
@@ -64,7 +73,7 @@ extern "C" __global__ void __launch_bounds__(EMBER_SAMPLE_THREADS)
     const unsigned int begin = min(tid * chunk, p.vocab), end = min(begin + chunk, p.vocab);
     float mine = 0.f;
 #pragma unroll 8
-    for (unsigned int i = begin; i < end; ++i) mine += expf(x[i] - best);
+    for (unsigned int i = begin; i < end; ++i) mine += expf(x(i) - best);
     float incl = mine;
 #pragma unroll
     for (int off = 1; off < EMBER_WARP; off *= 2) {
@@ -89,7 +98,7 @@ extern "C" __global__ void __launch_bounds__(EMBER_SAMPLE_THREADS)
         float local = 0.f;
         unsigned int pick = 0xffffffffu, last_positive = 0xffffffffu;
         for (unsigned int i = begin; i < end; ++i) {
-            const float e = expf(x[i] - best);
+            const float e = expf(x(i) - best);
             if (e > 0.f) {
                 local += e;  // the same additions, in the same order, as `mine`
                 last_positive = i;
@@ -101,3 +110,13 @@ extern "C" __global__ void __launch_bounds__(EMBER_SAMPLE_THREADS)
     __syncthreads();
     if (tid == 0) out[row] = s_found != 0x7fffffff ? s_found : (int)best_i;
 }
+
+#define EMBER_SAMPLE_TOKENS(SUFFIX, T)                                                                             \
+    extern "C" __global__ void __launch_bounds__(EMBER_SAMPLE_THREADS)                                            \
+        ember_sample_tokens_##SUFFIX(const T* logits, const float* row_params, int* out, const SampleParams p) {   \
+        sample_tokens<T>(logits, row_params, out, p);                                                             \
+    }
+
+EMBER_SAMPLE_TOKENS(f32, float)
+EMBER_SAMPLE_TOKENS(f16, __half)
+EMBER_SAMPLE_TOKENS(bf16, __nv_bfloat16)

@@ -10,12 +10,13 @@ use crate::reference::sampling as reference;
 
 /// Picks the sampled tokens.
 pub trait SamplingBackend: Backend {
-    /// One token id per row of `logits` (`[rows, vocab]`, f32) as `[rows, 1]`: the argmax where
-    /// `uniforms[row] < 0` (greedy rows), else the first token at which the running sum of
-    /// `softmax(logits[row])` reaches `uniforms[row]` (in (0, 1)) of the row's total; tokens of
-    /// probability 0 (logit -inf) are never returned.
-    fn sample_tokens(logits: Tensor<Self, 2>, uniforms: &[f32]) -> Tensor<Self, 2, Int> {
-        reference::sample_tokens(logits, uniforms)
+    /// One token id per row of `logits` (`[rows, vocab]`, any float dtype, read as f32 and
+    /// divided by `temperatures[row]`) as `[rows, 1]`: the argmax where `uniforms[row] < 0`
+    /// (greedy rows), else the first token at which the running sum of `softmax(logits[row])`
+    /// reaches `uniforms[row]` (in (0, 1)) of the row's total; tokens of probability 0 (logit
+    /// -inf) are never returned. Temperatures of 1 leave the logits as they are.
+    fn sample_tokens(logits: Tensor<Self, 2>, uniforms: &[f32], temperatures: &[f32]) -> Tensor<Self, 2, Int> {
+        reference::sample_tokens(logits, uniforms, temperatures)
     }
 }
 

@@ -169,16 +169,17 @@ impl<B: PagedAttentionBackend> DecoderModel<B> {
         add_norm(&self.norm, hidden, residual).0
     }
 
-    /// LM head (+ Gemma2's final soft-capping) for the given rows: `[rows, hidden]` →
-    /// `[rows, vocab_size]`, in f32.
+    /// LM head (+ Gemma2's final soft-capping, in f32) for the given rows: `[rows, hidden]` →
+    /// `[rows, vocab_size]`, in the model's dtype when there is no soft-capping (the sampler's
+    /// plain path reads them as they are; everything else casts to f32 first).
     ///
     /// # Panics
     /// If the model was loaded with [`Self::load_without_lm_head`] (a bug in the caller).
     pub fn compute_logits(&self, hidden: Tensor<B, 2>) -> Tensor<B, 2> {
         let lm_head = self.lm_head.as_ref().expect("compute_logits on a model loaded without its LM head");
-        let logits = lm_head.forward_kernel(hidden).cast(FloatDType::F32);
+        let logits = lm_head.forward_kernel(hidden);
         match self.config.final_logit_softcap {
-            Some(cap) => (logits / cap).tanh() * cap,
+            Some(cap) => (logits.cast(FloatDType::F32) / cap).tanh() * cap,
             None => logits,
         }
     }

@@ -8,7 +8,8 @@
 //! (argmax or inverse CDF) is the backend's [`SamplingBackend::sample_tokens`].
 //!
 //! Everything runs as burn ops on `[rows, vocab]` tensors; the host uploads only small per-row
-//! parameters and reads back token ids plus the requested top logprobs.
+//! parameters and reads back token ids plus the requested top logprobs. Batches that need
+//! only a temperature skip the processing and go to the pick directly ([`sample`]).
 
 mod logprobs;
 mod penalties;
@@ -39,26 +40,38 @@ pub(crate) struct SampledToken {
     pub logprobs: Option<ember_core::SampleLogprobs>,
 }
 
-/// Samples one token per row of `logits` (`[rows, vocab]`, f32).
+/// Samples one token per row of `logits` (`[rows, vocab]`, the LM head's dtype or f32).
+///
+/// Rows that need no processing but their temperature (no penalties, truncation or logprobs:
+/// the common case, and every benchmark) take the plain path: the logits go to the backend's
+/// pick as they are, and it applies the temperature while reading them. Otherwise they are
+/// cast to f32 and processed as above first.
 pub(crate) fn sample<B: SamplingBackend>(logits: Tensor<B, 2>, rows: &[SamplingRow<'_>]) -> SampledBatch<B> {
     let device = logits.device();
-    let max_logprobs = rows.iter().filter_map(|r| r.params.logprobs).max();
-    let raw_logprobs = max_logprobs.map(|_| log_softmax(logits.clone(), 1));
-
-    let logits = penalties::apply(logits, rows);
+    let [_, vocab] = logits.dims();
     // Greedy rows are marked by a negative uniform; they keep temperature 1 (the argmax is the
     // same after truncation, which always keeps the top token).
     let uniforms: Vec<f32> = rows.iter().map(|r| if r.params.is_greedy() { -1.0 } else { r.uniform }).collect();
+    let temperatures: Vec<f32> = rows.iter().map(|r| if r.params.is_greedy() { 1.0 } else { r.params.temperature }).collect();
+    let max_logprobs = rows.iter().filter_map(|r| r.params.logprobs).max();
+    let updates = penalties::collect(rows, vocab);
+    if max_logprobs.is_none() && updates.is_none() && !truncation::needed(rows, vocab) {
+        return SampledBatch { token_ids: B::sample_tokens(logits, &uniforms, &temperatures), logprobs: None };
+    }
+
+    let logits = logits.cast(burn_tensor::FloatDType::F32);
+    let raw_logprobs = max_logprobs.map(|_| log_softmax(logits.clone(), 1));
+    let logits = match updates {
+        Some(updates) => penalties::apply(logits, updates),
+        None => logits,
+    };
     let logits = if rows.iter().all(|r| r.params.is_greedy()) {
         logits
     } else {
-        let temperatures: Vec<f32> = rows
-            .iter()
-            .map(|r| if r.params.is_greedy() { 1.0 } else { r.params.temperature })
-            .collect();
-        truncation::apply(logits / column(temperatures, &device), rows)
+        truncation::apply(logits / column(temperatures.clone(), &device), rows)
     };
-    let token_ids = B::sample_tokens(logits, &uniforms);
+    let ones = vec![1.0; rows.len()];
+    let token_ids = B::sample_tokens(logits, &uniforms, &ones);
     let logprobs = raw_logprobs.map(|lp| top_logprobs(lp, token_ids.clone(), max_logprobs.unwrap_or(0)));
     SampledBatch { token_ids, logprobs }
 }

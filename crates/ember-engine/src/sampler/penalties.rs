@@ -20,9 +20,17 @@ struct Entry {
     masked: bool,
 }
 
-/// Applies the processing above; returns `logits` untouched when no row needs any of it.
-pub(crate) fn apply<B: Backend>(logits: Tensor<B, 2>, rows: &[SamplingRow<'_>]) -> Tensor<B, 2> {
-    let [n, vocab] = logits.dims();
+/// The logit updates of one batch, listed on the host.
+pub(crate) struct Updates {
+    index: Vec<i64>,
+    rep: Vec<f32>,
+    sub: Vec<f32>,
+    bias: Vec<f32>,
+    masked: Vec<bool>,
+}
+
+/// The updates `rows` need over a vocabulary of `vocab`; `None` when no row needs any.
+pub(crate) fn collect(rows: &[SamplingRow<'_>], vocab: usize) -> Option<Updates> {
     let mut index = Vec::new();
     let mut rep = Vec::new();
     let mut sub = Vec::new();
@@ -61,10 +69,13 @@ pub(crate) fn apply<B: Backend>(logits: Tensor<B, 2>, rows: &[SamplingRow<'_>]) 
             masked.push(e.masked);
         }
     }
-    if index.is_empty() {
-        return logits;
-    }
+    (!index.is_empty()).then_some(Updates { index, rep, sub, bias, masked })
+}
 
+/// Applies `updates` to `logits` (`[rows, vocab]`, f32).
+pub(crate) fn apply<B: Backend>(logits: Tensor<B, 2>, updates: Updates) -> Tensor<B, 2> {
+    let [n, vocab] = logits.dims();
+    let Updates { index, rep, sub, bias, masked } = updates;
     let device = logits.device();
     let m = index.len();
     let vector = |v: Vec<f32>| Tensor::<B, 1>::from_data(TensorData::new(v, [m]), (&device, burn_tensor::DType::F32));

@@ -1,5 +1,6 @@
 //! Sampler unit tests on the cpu backend: truncation thresholds against a sorted reference,
-//! inverse-CDF frequencies against softmax, penalties, and logprob ranks.
+//! inverse-CDF frequencies against softmax, penalties, logprob ranks, and the plain path's
+//! temperature.
 
 use burn_tensor::{Tensor, TensorData};
 use ember_core::SamplingParams;
@@ -87,7 +88,8 @@ fn penalties_bias_and_min_tokens() {
     p.logit_bias.insert(3, 1.0);
     let output = [0u32, 0, 1];
     let r = SamplingRow { params: &p, prompt: &[2], output: &output, eos_token_ids: &[3], uniform: 0.5 };
-    let out = to_vec(penalties::apply(logits(&[x]), &[r]));
+    let updates = penalties::collect(&[r], x.len()).expect("this row has updates");
+    let out = to_vec(penalties::apply(logits(&[x]), updates));
     // token 0: 1.0/2 - 0.5*2 - 0.25 = -0.75; token 1: -1*2 - 0.5 - 0.25 = -2.75;
     // token 2 (prompt only): 2/2 = 1; token 3: eos masked (min_tokens not reached).
     assert_eq!(out, vec![-0.75, -2.75, 1.0, f32::NEG_INFINITY]);
@@ -118,4 +120,22 @@ fn seeded_rows_do_not_depend_on_batch_neighbours() {
     let batch = [row(&other, &[], 0.9), row(&p, &[], 0.37)];
     let b = sample(logits(&[vec![3.0, 0.0, 0.0, 0.0, 0.0], x]), &batch).read(&batch)[1].token_id;
     assert_eq!(a, b);
+}
+
+#[test]
+fn plain_path_applies_the_temperature_as_the_processed_path() {
+    // The plain path divides by the temperature inside the pick; asking for logprobs takes the
+    // processed path, which divides the logits tensor first. Both must pick the same tokens.
+    let x: Vec<f32> = (0..64).map(|i| ((i * 37 % 64) as f32) / 9.0).collect();
+    for (temperature, uniform) in [(0.3, 0.2), (0.7, 0.55), (1.8, 0.9), (1.0, 0.01)] {
+        let plain = SamplingParams { temperature, ..Default::default() };
+        let with_logprobs = SamplingParams { temperature, logprobs: Some(1), ..Default::default() };
+        let a = [row(&plain, &[], uniform)];
+        let b = [row(&with_logprobs, &[], uniform)];
+        assert!(penalties::collect(&a, x.len()).is_none() && !truncation::needed(&a, x.len()));
+        let plain_token = sample(logits(&[x.clone()]), &a).read(&a)[0].token_id;
+        let processed_token = sample(logits(&[x.clone()]), &b).read(&b)[0].token_id;
+        assert_eq!(plain_token, processed_token, "temperature {temperature}, uniform {uniform}");
+    }
+    assert!(penalties::collect(&[row(&SamplingParams::greedy(), &[], 0.5)], 4).is_none());
 }

@@ -16,6 +16,11 @@ use super::{SamplingRow, column};
 /// Halvings of the threshold bracket.
 const BISECTION_STEPS: usize = 32;
 
+/// Whether any row truncates (min_p, top_k below the vocabulary, or top_p below 1).
+pub(crate) fn needed(rows: &[SamplingRow<'_>], vocab: usize) -> bool {
+    rows.iter().any(|r| r.params.min_p > 0.0 || r.params.top_k().is_some_and(|k| k < vocab) || r.params.top_p < 1.0)
+}
+
 /// Applies min_p, then top_k, then top_p (vLLM's order) to `x` (`[rows, vocab]`).
 pub(crate) fn apply<B: Backend>(mut x: Tensor<B, 2>, rows: &[SamplingRow<'_>]) -> Tensor<B, 2> {
     let device = x.device();

@@ -12,11 +12,18 @@ use burn_tensor::{Bool, DType, Int, Tensor, TensorData, activation::softmax, bac
 /// Tokens per chunk.
 const CHUNK: usize = 256;
 
-/// One token per row of `logits` (`[rows, vocab]`, f32): the argmax where `uniforms[row] < 0`
-/// (greedy rows), else [`inverse_cdf`] with that uniform.
-pub fn sample_tokens<B: Backend>(logits: Tensor<B, 2>, uniforms: &[f32]) -> Tensor<B, 2, Int> {
+/// One token per row of `logits` (`[rows, vocab]`, cast to f32 and divided by
+/// `temperatures[row]` unless all are 1): the argmax where `uniforms[row] < 0` (greedy rows),
+/// else [`inverse_cdf`] with that uniform.
+pub fn sample_tokens<B: Backend>(logits: Tensor<B, 2>, uniforms: &[f32], temperatures: &[f32]) -> Tensor<B, 2, Int> {
     let device = logits.device();
     let n = uniforms.len();
+    let logits = logits.cast(burn_tensor::FloatDType::F32);
+    let logits = if temperatures.iter().all(|&t| t == 1.0) {
+        logits
+    } else {
+        logits / Tensor::<B, 2>::from_data(TensorData::new(temperatures.to_vec(), [n, 1]), (&device, DType::F32))
+    };
     let greedy_ids = logits.clone().argmax(1);
     if uniforms.iter().all(|&u| u < 0.0) {
         return greedy_ids;
