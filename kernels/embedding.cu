@@ -4,6 +4,9 @@
 // be captured into a CUDA graph (crates/ember-kernels/src/cuda/step_graph.rs). Ids outside the
 // vocabulary give a zero row (the engine rejects them before they get here).
 
+// Every entry calls ember_pdl_enter first (see common.cuh): graphs may launch them early.
+#define EMBER_PDL_ENTRIES 1
+
 struct EmbeddingParams {
     unsigned rows;          // tokens
     unsigned row_vecs;      // 16-byte vectors per output row
@@ -14,6 +17,7 @@ struct EmbeddingParams {
 extern "C" __global__ void __launch_bounds__(256)
 ember_embedding(const uint4* __restrict__ weight, const int* __restrict__ ids, uint4* __restrict__ out,
                 const EmbeddingParams p) {
+    ember_pdl_enter();
     const unsigned row = blockIdx.x;
     if (row >= p.rows) return;
     const int id = ids[row];

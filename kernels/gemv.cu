@@ -9,6 +9,9 @@
 // end. f32 accumulation. Rows of x and w may be padded (strides in elements). Requires
 // k % 8 == 0, strides % 8 == 0, 16-byte aligned pointers and m <= EMBER_GEMV_MAX_M.
 
+// Every entry calls ember_pdl_enter (see common.cuh) before it reads x or writes y.
+#define EMBER_PDL_ENTRIES 1
+
 #define EMBER_GEMV_MAX_M 8
 #define EMBER_GEMV_WARPS 8
 #define EMBER_GEMV_UNROLL 4
@@ -58,7 +61,10 @@ __device__ void gemv_rows(const T* __restrict__ x, const T* __restrict__ w, T* _
     const unsigned int warp = threadIdx.x / EMBER_WARP;
     const unsigned int lane = threadIdx.x % EMBER_WARP;
     const unsigned int n = blockIdx.x * EMBER_GEMV_WARPS + warp;
-    if (n >= p.n) return;
+    if (n >= p.n) {
+        ember_pdl_enter();  // a warp past the last column still lets dependents start
+        return;
+    }
     float acc[M];
 #pragma unroll
     for (int m = 0; m < M; ++m) acc[m] = 0.f;
@@ -74,11 +80,24 @@ __device__ void gemv_rows(const T* __restrict__ x, const T* __restrict__ w, T* _
         }
     };
     // EMBER_GEMV_UNROLL independent 16-byte weight loads in flight per lane before they are
-    // used; the sums keep their order.
+    // used; the sums keep their order. The first group's loads go out before ember_pdl_enter:
+    // the weights are no earlier kernel's output, so under a programmatic launch they stream
+    // in while the kernel before finishes.
     constexpr unsigned int STEP = EMBER_WARP * 8;
     unsigned int k0 = lane * 8;
+    float wv[EMBER_GEMV_UNROLL][8];
+    const bool first_group = k0 + (EMBER_GEMV_UNROLL - 1) * STEP < p.k;
+    if (first_group) {
+#pragma unroll
+        for (int u = 0; u < EMBER_GEMV_UNROLL; ++u) ember_load8(row + k0 + u * STEP, wv[u]);
+    }
+    ember_pdl_enter();
+    if (first_group) {
+#pragma unroll
+        for (int u = 0; u < EMBER_GEMV_UNROLL; ++u) fma_rows(k0 + u * STEP, wv[u]);
+        k0 += EMBER_GEMV_UNROLL * STEP;
+    }
     for (; k0 + (EMBER_GEMV_UNROLL - 1) * STEP < p.k; k0 += EMBER_GEMV_UNROLL * STEP) {
-        float wv[EMBER_GEMV_UNROLL][8];
 #pragma unroll
         for (int u = 0; u < EMBER_GEMV_UNROLL; ++u) ember_load8(row + k0 + u * STEP, wv[u]);
 #pragma unroll

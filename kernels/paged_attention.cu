@@ -20,6 +20,9 @@
 #define EMBER_PA_WARPS 4
 #define EMBER_PA_MAX_ELEMS 8  // head_dim <= 256
 
+// Every entry calls ember_pdl_enter first (see common.cuh): graphs may launch them early.
+#define EMBER_PDL_ENTRIES 1
+
 struct PagedAttentionParams {
     unsigned int num_heads;
     unsigned int num_kv_heads;
@@ -157,11 +160,13 @@ __device__ void paged_attention_reduce(const float* __restrict__ tmp_out, const 
         const T* query, const T* key_cache, const T* value_cache, const int* block_tables,                  \
         const int* token_seq, const int* token_pos, T* out, float* tmp_out, float* tmp_max, float* tmp_sum,  \
         const PagedAttentionParams p) {                                                                      \
+        ember_pdl_enter();                                                                                   \
         paged_attention<T>(query, key_cache, value_cache, block_tables, token_seq, token_pos, out, tmp_out,  \
                            tmp_max, tmp_sum, p);                                                             \
     }                                                                                                        \
     extern "C" __global__ void ember_paged_attention_reduce_##SUFFIX(                                        \
         const float* tmp_out, const float* tmp_max, const float* tmp_sum, T* out, const PagedAttentionParams p) { \
+        ember_pdl_enter();                                                                                   \
         paged_attention_reduce<T>(tmp_out, tmp_max, tmp_sum, out, p);                                        \
     }
 

@@ -4,6 +4,9 @@
 // [num_tokens] (block * block_size + offset; negative = padding, skipped).
 // Grid: one block per token; threads stride over num_kv_heads * head_dim.
 
+// Every entry calls ember_pdl_enter first (see common.cuh): graphs may launch them early.
+#define EMBER_PDL_ENTRIES 1
+
 struct ReshapeAndCacheParams {
     unsigned int row;  // num_kv_heads * head_dim
     unsigned int pad;
@@ -27,6 +30,7 @@ __device__ void reshape_and_cache(const T* __restrict__ key, const T* __restrict
 #define EMBER_RESHAPE_AND_CACHE(NAME, T)                                                                    \
     extern "C" __global__ void NAME(const T* key, const T* value, T* key_cache, T* value_cache,            \
                                     const int* slot_mapping, const ReshapeAndCacheParams p) {              \
+        ember_pdl_enter();                                                                                 \
         reshape_and_cache<T>(key, value, key_cache, value_cache, slot_mapping, p);                         \
     }
 

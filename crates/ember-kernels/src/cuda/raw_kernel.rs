@@ -35,6 +35,9 @@ pub struct RawCudaKernel {
     cube_dim: CubeDim,
     /// Dynamic shared memory per block, in bytes (0: static shared memory only).
     shared_bytes: usize,
+    /// Whether every entry of the file waits for the previous kernel itself (the file defines
+    /// `EMBER_PDL_ENTRIES`; see `kernels/common.cuh`), so that a graph may launch it early.
+    programmatic: bool,
 }
 
 /// All raw kernels share one type id; their `KernelId`s differ by entry point and block size.
@@ -51,7 +54,8 @@ impl RawCudaKernel {
     pub fn with_shared_memory(file: &'static str, entry: &'static str, threads: u32, shared_bytes: usize) -> Self {
         // A file may instantiate only the entry being compiled (see paged_attention_grouped.cu).
         let source = format!("#define EMBER_KERNEL_SELECTED 1\n#define EMBER_KERNEL_{entry} 1\n{COMMON}\n{file}");
-        Self { entry, source: Arc::from(source), cube_dim: CubeDim::new_1d(threads), shared_bytes }
+        let programmatic = file.contains("\n#define EMBER_PDL_ENTRIES 1\n");
+        Self { entry, source: Arc::from(source), cube_dim: CubeDim::new_1d(threads), shared_bytes, programmatic }
     }
 
     /// The entry point's name.
@@ -72,6 +76,12 @@ impl RawCudaKernel {
     /// Dynamic shared memory per block, in bytes.
     pub fn shared_bytes(&self) -> usize {
         self.shared_bytes
+    }
+
+    /// Whether the entry calls `ember_pdl_enter` before touching earlier kernels' memory, so
+    /// that it may be launched with programmatic stream serialization.
+    pub fn programmatic(&self) -> bool {
+        self.programmatic
     }
 }
 

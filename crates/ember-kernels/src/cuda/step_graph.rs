@@ -5,7 +5,7 @@
 //! a capture is open is *recorded* (it still runs on cubecl's stream as usual): kernel, grid,
 //! buffer handles, by-value parameters. Closing the capture resolves each buffer's device
 //! pointer once, compiles the same sources with NVRTC (cached per entry point), and captures
-//! those launches on a stream of Ember's own into a CUDA graph. The graph holds a handle to
+//! those launches on a stream of Ember's own (one per graph) into a CUDA graph. The graph holds a handle to
 //! every buffer it touches, so cubecl never gives that memory to anything else while the
 //! graph lives.
 //!
@@ -17,8 +17,15 @@
 //! of each graph with an eager pass and drops graphs on any difference.
 //!
 //! A replay copies the new inputs into the captured input buffers, launches the graph on
-//! Ember's stream and waits for it; the caller syncs cubecl's stream before (earlier steps'
+//! the graph's stream and waits for it; the caller syncs cubecl's stream before (earlier steps'
 //! work is ordered before the graph by the two host waits, not by stream order).
+//!
+//! Kernels whose file promises to wait for the previous kernel itself
+//! ([`RawCudaKernel::programmatic`], `ember_pdl_enter` in `kernels/common.cuh`) are captured with
+//! programmatic stream serialization (Hopper's programmatic dependent launch): each may be
+//! scheduled while the one before it finishes, hiding launch latency and letting a GEMV's
+//! first weight loads overlap the kernel before. `EMBER_CUDA_PDL=0` captures every launch
+//! plainly (to measure the difference).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -31,7 +38,7 @@ use burn_cubecl::cubecl::server::Handle;
 use burn_cubecl::{BoolElement, CubeBackend, FloatElement, IntElement};
 use burn_tensor::{Int, Tensor};
 use cubecl_cuda::{CudaDevice, CudaRuntime};
-use cudarc::driver::sys::{CUfunction, CUfunction_attribute_enum, CUgraphInstantiate_flags, CUstreamCaptureMode};
+use cudarc::driver::sys::{self, CUfunction, CUfunction_attribute_enum, CUgraphInstantiate_flags, CUstreamCaptureMode};
 use cudarc::driver::{CudaContext, CudaGraph, CudaStream, result};
 
 use super::raw_kernel::RawCudaKernel;
@@ -102,19 +109,24 @@ struct Function(CUfunction);
 // SAFETY: a CUfunction is a driver handle, valid from any thread bound to its context.
 unsafe impl Send for Function {}
 
-/// A device's context and Ember's graph stream on it.
-type DeviceStream = (Arc<CudaContext>, Arc<CudaStream>);
-
-/// The context and Ember's graph stream of each device.
-fn device_stream(index: usize) -> Result<DeviceStream, String> {
-    static STREAMS: OnceLock<Mutex<HashMap<usize, DeviceStream>>> = OnceLock::new();
-    let mut streams = STREAMS.get_or_init(Default::default).lock().map_err(|e| e.to_string())?;
-    if let Some(entry) = streams.get(&index) {
-        return Ok(entry.clone());
-    }
-    let ctx = CudaContext::new(index).map_err(|e| format!("CUDA context: {e:?}"))?;
+/// A graph's context and a stream of its own. Each graph gets its own stream: everything
+/// enqueued on a stream while a capture is open on it joins the capture, whichever thread
+/// enqueues it, so two engines in one process (two test threads) sharing a stream captured
+/// each other's replays into their graphs and then failed.
+fn graph_stream(index: usize) -> Result<(Arc<CudaContext>, Arc<CudaStream>), String> {
+    static CONTEXTS: OnceLock<Mutex<HashMap<usize, Arc<CudaContext>>>> = OnceLock::new();
+    let ctx = {
+        let mut contexts = CONTEXTS.get_or_init(Default::default).lock().map_err(|e| e.to_string())?;
+        match contexts.get(&index) {
+            Some(ctx) => ctx.clone(),
+            None => {
+                let ctx = CudaContext::new(index).map_err(|e| format!("CUDA context: {e:?}"))?;
+                contexts.insert(index, ctx.clone());
+                ctx
+            }
+        }
+    };
     let stream = ctx.new_stream().map_err(|e| format!("CUDA stream: {e:?}"))?;
-    streams.insert(index, (ctx.clone(), stream.clone()));
     Ok((ctx, stream))
 }
 
@@ -174,7 +186,7 @@ pub fn end_capture(index: usize, inputs: &[Handle], external: &[Handle]) -> Resu
         let resource = client.get_resource(h.clone()).map_err(|e| format!("{e:?}"))?;
         Ok::<_, String>((resource.resource().ptr, resource.resource().size as usize))
     };
-    let (ctx, stream) = device_stream(index)?;
+    let (ctx, stream) = graph_stream(index)?;
     let mut launches = Vec::with_capacity(recording.launches.len());
     for launch in &recording.launches {
         let pointers = launch.buffers.iter().map(|h| resolve(h).map(|r| r.0)).collect::<Result<Vec<u64>, _>>()?;
@@ -186,7 +198,8 @@ pub fn end_capture(index: usize, inputs: &[Handle], external: &[Handle]) -> Resu
     ctx.bind_to_thread().map_err(|e| format!("{e:?}"))?;
     stream.begin_capture(CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL).map_err(|e| format!("{e:?}"))?;
     let mut failure = None;
-    for (launch, (f, pointers)) in recording.launches.iter().zip(&mut launches) {
+    let pdl = programmatic_launches();
+    for (i, (launch, (f, pointers))) in recording.launches.iter().zip(&mut launches).enumerate() {
         let mut params = launch.params.clone();
         let mut args: Vec<*mut c_void> = pointers.iter_mut().map(|p| p as *mut u64 as *mut c_void).collect();
         if !params.is_empty() {
@@ -197,7 +210,8 @@ pub fn end_capture(index: usize, inputs: &[Handle], external: &[Handle]) -> Resu
         // SAFETY: the pointers are live buffers held by `buffers` below, the parameter block
         // matches the kernel's by-value struct (the same words cubecl passes), and the driver
         // copies the arguments when the launch is captured.
-        if let Err(e) = unsafe { result::launch_kernel(f.0, launch.grid, block, shared, stream.cu_stream(), &mut args) } {
+        let programmatic = pdl && i > 0 && launch.kernel.programmatic();
+        if let Err(e) = unsafe { launch_captured(f.0, launch.grid, block, shared, stream.cu_stream(), &mut args, programmatic) } {
             failure = Some(format!("capturing {}: {e:?}", launch.kernel.entry()));
             break;
         }
@@ -217,6 +231,50 @@ pub fn end_capture(index: usize, inputs: &[Handle], external: &[Handle]) -> Resu
         .collect();
     CAPTURES.fetch_add(1, Ordering::Relaxed);
     Ok(CudaStepGraph { graph, stream, inputs, _buffers: buffers })
+}
+
+/// Whether graphs use programmatic dependent launch (Hopper and later; `EMBER_CUDA_PDL=0`: no).
+fn programmatic_launches() -> bool {
+    static PDL: OnceLock<bool> = OnceLock::new();
+    *PDL.get_or_init(|| std::env::var("EMBER_CUDA_PDL").map_or(true, |v| v != "0"))
+}
+
+/// Launches `f` on `stream` (being captured); with `programmatic`, the launch may begin before
+/// the previous kernel on the stream has finished (the kernel waits for it itself).
+///
+/// # Safety
+/// As `cuLaunchKernel`: `args` match the kernel's parameters and point at live values.
+unsafe fn launch_captured(
+    f: CUfunction,
+    grid: (u32, u32, u32),
+    block: (u32, u32, u32),
+    shared: u32,
+    stream: sys::CUstream,
+    args: &mut [*mut c_void],
+    programmatic: bool,
+) -> Result<(), result::DriverError> {
+    if !programmatic {
+        // SAFETY: forwarded from the caller.
+        return unsafe { result::launch_kernel(f, grid, block, shared, stream, args) };
+    }
+    // SAFETY: an all-zero attribute is a valid value of this plain C struct.
+    let mut attribute: sys::CUlaunchAttribute = unsafe { std::mem::zeroed() };
+    attribute.id = sys::CUlaunchAttributeID::CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
+    attribute.value.programmaticStreamSerializationAllowed = 1;
+    let config = sys::CUlaunchConfig {
+        gridDimX: grid.0,
+        gridDimY: grid.1,
+        gridDimZ: grid.2,
+        blockDimX: block.0,
+        blockDimY: block.1,
+        blockDimZ: block.2,
+        sharedMemBytes: shared,
+        hStream: stream,
+        attrs: &mut attribute,
+        numAttrs: 1,
+    };
+    // SAFETY: `config` and `attribute` outlive the call; the rest is forwarded from the caller.
+    unsafe { sys::cuLaunchKernelEx(&config, f, args.as_mut_ptr(), std::ptr::null_mut()) }.result()
 }
 
 /// A captured forward pass and everything it touches (but the external buffers).
