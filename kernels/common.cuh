@@ -35,15 +35,36 @@ __device__ __forceinline__ float ember_warp_max(float v) {
 // Programmatic dependent launch (Hopper and later). The decode step graphs launch the kernels
 // of files marked `#define EMBER_PDL_ENTRIES` with the programmatic stream-serialization
 // attribute (crates/ember-kernels/src/cuda/step_graph.rs): such a kernel may be scheduled
-// while the kernel before it is still running, once all of that kernel's blocks have called
-// ember_pdl_enter. So every entry of a marked file calls ember_pdl_enter before it reads
-// anything an earlier kernel wrote or writes anything: the wait returns when the previous
-// kernel has completed and its writes are visible; the trigger then lets the next kernel
-// start its own prologue (a GEMV's first weight loads) early. Outside such a launch (cubecl's
-// eager launches, older GPUs) both are no-ops.
-__device__ __forceinline__ void ember_pdl_enter() {
+// while the kernel before it is still running, once every block of that kernel has triggered
+// (ember_pdl_trigger) or exited. ember_pdl_wait returns when the previous kernel has completed
+// and its writes are visible, so every entry of a marked file waits before it reads anything an
+// earlier kernel wrote or writes anything, on every path that touches memory (a kernel
+// completes only after its predecessor did, so the wait also covers all kernels before).
+// Outside such a launch (cubecl's eager launches, older GPUs) both are no-ops.
+__device__ __forceinline__ void ember_pdl_wait() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+__device__ __forceinline__ void ember_pdl_trigger() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+// The entry of a short kernel (norms, rotary, cache writes, attention): trigger first, then
+// wait. A chain of short kernels is thereby all scheduled at once, and the GEMV after it is
+// resident with its first weight loads in flight while the chain runs (gemv.cu); the GEMV
+// triggers only once its own loads are issued, so the chain does not run ahead into the next
+// GEMV. (The Rust side defines EMBER_PDL_WAIT_FIRST under EMBER_PDL_ORDER=wait_first, to
+// compare.)
+__device__ __forceinline__ void ember_pdl_enter() {
+#ifdef EMBER_PDL_WAIT_FIRST
+    ember_pdl_wait();
+    ember_pdl_trigger();
+#else
+    ember_pdl_trigger();
+    ember_pdl_wait();
 #endif
 }

@@ -8,8 +8,15 @@
 // same 8 elements of every x row (x is small and stays in L1/L2), and the warp reduces at the
 // end. f32 accumulation. Rows of x and w may be padded (strides in elements). Requires
 // k % 8 == 0, strides % 8 == 0, 16-byte aligned pointers and m <= EMBER_GEMV_MAX_M.
+//
+// Under a programmatic launch (common.cuh) a warp loads its first group of weights into
+// registers, then waits for the kernels before it. The one-row entries let the kernels after
+// them start once their last loads are issued (at batch 1, 2.5% faster than right after the
+// wait); the multi-row ones right after the wait (there the late trigger took the bf16 entry
+// from 80 to 86 registers, 2 blocks per SM instead of 3, and batch 8 ran 7% slower). An L2
+// prefetch of the rows' starts before the wait measured slower at batch 1.
 
-// Every entry calls ember_pdl_enter (see common.cuh) before it reads x or writes y.
+// Every entry calls ember_pdl_wait (see common.cuh) before it reads x or writes y.
 #define EMBER_PDL_ENTRIES 1
 
 #define EMBER_GEMV_MAX_M 8
@@ -62,7 +69,7 @@ __device__ void gemv_rows(const T* __restrict__ x, const T* __restrict__ w, T* _
     const unsigned int lane = threadIdx.x % EMBER_WARP;
     const unsigned int n = blockIdx.x * EMBER_GEMV_WARPS + warp;
     if (n >= p.n) {
-        ember_pdl_enter();  // a warp past the last column still lets dependents start
+        ember_pdl_wait();  // completes only after the kernel before (see ember_pdl_wait)
         return;
     }
     float acc[M];
@@ -80,7 +87,7 @@ __device__ void gemv_rows(const T* __restrict__ x, const T* __restrict__ w, T* _
         }
     };
     // EMBER_GEMV_UNROLL independent 16-byte weight loads in flight per lane before they are
-    // used; the sums keep their order. The first group's loads go out before ember_pdl_enter:
+    // used; the sums keep their order. The first group's loads go out before ember_pdl_wait:
     // the weights are no earlier kernel's output, so under a programmatic launch they stream
     // in while the kernel before finishes.
     constexpr unsigned int STEP = EMBER_WARP * 8;
@@ -91,7 +98,8 @@ __device__ void gemv_rows(const T* __restrict__ x, const T* __restrict__ w, T* _
 #pragma unroll
         for (int u = 0; u < EMBER_GEMV_UNROLL; ++u) ember_load8(row + k0 + u * STEP, wv[u]);
     }
-    ember_pdl_enter();
+    ember_pdl_wait();
+    if constexpr (M > 1) ember_pdl_trigger();
     if (first_group) {
 #pragma unroll
         for (int u = 0; u < EMBER_GEMV_UNROLL; ++u) fma_rows(k0 + u * STEP, wv[u]);
@@ -108,6 +116,7 @@ __device__ void gemv_rows(const T* __restrict__ x, const T* __restrict__ w, T* _
         ember_load8(row + k0, wv);
         fma_rows(k0, wv);
     }
+    if constexpr (M == 1) ember_pdl_trigger();
 #pragma unroll
     for (int m = 0; m < M; ++m) {
         const float s = ember_warp_sum(acc[m]);
@@ -129,7 +138,8 @@ __device__ void gemv(const T* __restrict__ x, const T* __restrict__ w, T* __rest
     }
 }
 
-// ember_gemv_<dtype>: any row count up to EMBER_GEMV_MAX_M; ember_gemv_<dtype>_m1: exactly one
+// ember_gemv_<dtype>: any row count up to EMBER_GEMV_MAX_M, at most 80 registers (3 blocks per
+// SM: at 86 the bf16 entry held 2 and batch 8 ran 7% slower); ember_gemv_<dtype>_m1: exactly one
 // row (single-stream decode), alone in its entry so that it gets its own register allocation
 // (under the switch it ran ~10% slower on the largest shapes).
 #define EMBER_GEMV(SUFFIX, T)                                                                                   \

@@ -10,11 +10,15 @@
 #   latency8    the same at batch 8
 #   eager       batch 1 and 8 again with --enforce-eager (no CUDA graphs), to compare
 #   nopdl       batch 1 and 8 again with EMBER_CUDA_PDL=0 (graphs without programmatic launch)
+#   overlap     batch 1 and 8 with the short kernels waiting before they trigger the next
+#               (EMBER_PDL_ORDER=wait_first) instead of after
 #   profile     batch 1 again with EMBER_PROFILE_SYNC=1: the device time of forward and sampler
 #   ncu         Nsight Compute's time of every kernel of one decode step of the throughput run
 #               with >= ${NCU_SEQS:-700} sequences (EMBER_PROFILE_DECODE_SEQS), summed per kernel
 #               into /tmp/ncu_step.txt
 #   throughput  `ember bench throughput`, ${NUM_PROMPTS:-1000} x 128/128, with the step profile
+#   attention   the same throughput under each large-batch attention kernel (EMBER_CUDA_ATTENTION
+#               grouped, mma, mma_pipelined), to compare them
 #   serve       time from `ember serve` to a healthy server, then `ember bench serve` at
 #               ${RATE:-16} req/s, random 1024 in / 128 out, ${SERVE_PROMPTS:-320} requests
 #   baseline    transformers `generate` (SDPA, bf16) on the same model: batch 1 and batch 256
@@ -55,6 +59,12 @@ run)
             EMBER_CUDA_PDL=0 /tmp/ember bench latency $M --input-len 128 --output-len 128 --batch-size 1 --num-iters-warmup 1 --num-iters 3
             EMBER_CUDA_PDL=0 /tmp/ember bench latency $M --input-len 128 --output-len 128 --batch-size 8 --num-iters-warmup 1 --num-iters 3
             ;;
+        overlap)
+            for batch in 1 8; do
+                echo "=== batch $batch with EMBER_PDL_ORDER=wait_first"
+                EMBER_PDL_ORDER=wait_first /tmp/ember bench latency $M --input-len 128 --output-len 128 --batch-size $batch --num-iters-warmup 1 --num-iters 3
+            done
+            ;;
         ncu)
             echo "=== ncu: one decode step of >= ${NCU_SEQS:-700} sequences (1000 x 128/128)"
             EMBER_PROFILE_DECODE_SEQS=${NCU_SEQS:-700} ncu --profile-from-start off --csv --metrics gpu__time_duration.sum \
@@ -69,6 +79,12 @@ run)
         throughput)
             echo "=== offline throughput: ${NUM_PROMPTS:-1000} x 128/128"
             EMBER_PROFILE_STEPS=100 /tmp/ember bench throughput $M --input-len 128 --output-len 128 --num-prompts "${NUM_PROMPTS:-1000}"
+            ;;
+        attention)
+            for kernel in grouped mma mma_pipelined; do
+                echo "=== offline throughput with EMBER_CUDA_ATTENTION=$kernel"
+                EMBER_CUDA_ATTENTION=$kernel /tmp/ember bench throughput $M --input-len 128 --output-len 128 --num-prompts "${NUM_PROMPTS:-1000}"
+            done
             ;;
         serve)
             echo "=== serving: time to ready, then ${RATE:-16} req/s, random 1024 in / 128 out"
@@ -95,5 +111,5 @@ run)
         esac
     done
     ;;
-*) echo "usage: $0 pack|run [latency latency8 eager nopdl profile ncu throughput serve baseline]" >&2; exit 2 ;;
+*) echo "usage: $0 pack|run [latency latency8 eager nopdl overlap profile ncu throughput attention serve baseline]" >&2; exit 2 ;;
 esac

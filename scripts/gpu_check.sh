@@ -35,8 +35,6 @@ run)
     if [ "$what" != ops ]; then
         echo "=== kernel parity (kernels/*.cu vs the dense oracle, host products and reference ops)"
         [ -x /tmp/ember-bin/cuda_kernels ] && { EMBER_TEST_CUDA=1 /tmp/ember-bin/cuda_kernels --nocapture --test-threads 1 || status=1; }
-        echo "=== attention again on kernels/paged_attention.cu only (EMBER_CUDA_ATTENTION=simple)"
-        [ -x /tmp/ember-bin/cuda_kernels ] && { EMBER_TEST_CUDA=1 EMBER_CUDA_ATTENTION=simple /tmp/ember-bin/cuda_kernels paged_attention --nocapture || status=1; }
         echo "=== the linear layers again on kernels/gemm.cu (EMBER_CUDA_GEMM=mma: no Hopper kernel)"
         [ -x /tmp/ember-bin/cuda_kernels ] && { EMBER_TEST_CUDA=1 EMBER_CUDA_GEMM=mma /tmp/ember-bin/cuda_kernels linear --nocapture || status=1; }
         echo "=== CUDA graphs of decode steps against --enforce-eager (f32 and bf16, batch 1 and 5)"

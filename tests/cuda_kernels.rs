@@ -1,8 +1,10 @@
 //! Parity of the CUDA kernels (`kernels/*.cu`) with the dense host oracle that the reference
 //! attention is held to (`crates/ember-kernels/tests/attention_oracle/`): reshape_and_cache
 //! exactly, paged attention within each dtype's rounding, over head_dim 16/64/128/256, GQA
-//! groups of 1-16 (head_dim 64/128/256 run `kernels/paged_attention_grouped.cu`, 16 the
-//! per-head kernel; `EMBER_CUDA_ATTENTION=simple` sends all to the latter), mixed decode/prefill batches, contexts long enough to split into partitions, Gemma2's
+//! groups of 1-16, on each kernel in turn (the default choice, which sends these 111-token f16/bf16
+//! batches with head_dim 64/128 and groups up to 8 to `kernels/paged_attention_mma.cu`; then
+//! the grouped kernel, the tensor-core kernel with two buffers, and the per-head kernel, each
+//! where it applies), mixed decode/prefill batches, contexts long enough to split into partitions, Gemma2's
 //! soft-capping and sliding windows; the linear layers' GEMV/GEMM against a host product; the
 //! fused layer ops against their reference bodies (`ember_kernels::reference::layer_ops`).
 //! Needs an NVIDIA GPU: runs when `EMBER_TEST_CUDA=1`
@@ -55,22 +57,26 @@ fn paged_attention_matches_the_oracle_in_every_dtype() {
     if !enabled() {
         return;
     }
+    use ember_kernels::cuda::{AttentionKernel, set_attention_kernel};
     let dtypes = [(DType::F32, 2e-5), (DType::F16, 2e-3), (DType::BF16, 1.6e-2)];
-    let shapes = [(16, 4, 2, None, None), (64, 8, 2, None, None), (128, 8, 8, Some(1), None), (128, 32, 8, None, None), (256, 8, 4, Some(100), Some(50.0)), (128, 4, 4, Some(700), None), (128, 28, 4, None, None), (64, 16, 1, Some(300), None)];
+    let shapes = [(16, 4, 2, None, None), (64, 8, 2, None, None), (128, 8, 8, Some(1), None), (128, 32, 8, None, None), (256, 8, 4, Some(100), Some(50.0)), (128, 4, 4, Some(700), None), (128, 28, 4, None, None), (64, 16, 1, Some(300), None), (128, 16, 2, None, Some(30.0))];
+    let kernels = [AttentionKernel::Auto, AttentionKernel::Grouped, AttentionKernel::MmaPipelined, AttentionKernel::Simple];
     let mut failures = Vec::new();
-    for (dtype, tolerance) in dtypes {
+    for (kernel, (dtype, tolerance)) in kernels.iter().flat_map(|&k| dtypes.iter().map(move |&d| (k, d))) {
+        set_attention_kernel(kernel);
         for (i, &(hd, h, kvh, window, softcap)) in shapes.iter().enumerate() {
             // The oracle's own assertion is relaxed so that every case is reported; the
             // tolerance is checked here.
             let before = ember_kernels::cuda::fallbacks();
             let err = run_case::<CudaBackend>(&case(hd, h, kvh, window, softcap), 100 + i as u64, dtype, f32::INFINITY);
-            let line = format!("{dtype:?} head_dim {hd} heads {h}/{kvh} window {window:?} softcap {softcap:?}: max abs error {err:.2e}");
+            let line = format!("{kernel:?} {dtype:?} head_dim {hd} heads {h}/{kvh} window {window:?} softcap {softcap:?}: max abs error {err:.2e}");
             println!("{line} fallbacks {before:?} -> {:?} {}", ember_kernels::cuda::fallbacks(), ember_kernels::cuda::LAST_FALLBACK.lock().unwrap());
             if err >= tolerance {
                 failures.push(format!("{line} (tolerance {tolerance:.0e})"));
             }
         }
     }
+    set_attention_kernel(AttentionKernel::Auto);
     assert_eq!(ember_kernels::cuda::fallbacks(), (0, 0), "(reshape_and_cache, paged_attention) calls that ran the reference ops");
     assert!(failures.is_empty(), "kernel results off the oracle:\n{}", failures.join("\n"));
 }

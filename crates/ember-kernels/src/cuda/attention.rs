@@ -1,9 +1,10 @@
-//! The CUDA launches of the paged attention: `kernels/paged_attention_grouped.cu` (one block
-//! per token, KV head and partition, for head_dim 64/128/256 with up to 1024 / head_dim query
-//! heads per KV head) and `kernels/paged_attention.cu` (one block per token and query head, any
-//! head_dim <= 256) for the rest, plus the partition merge. `EMBER_CUDA_ATTENTION=simple`
-//! forces the second (to compare them). Cases neither covers return `None` and the caller
-//! runs the reference implementation.
+//! The CUDA launches of the paged attention: `kernels/paged_attention_mma.cu` (tensor cores,
+//! one warp per token, KV head and partition; large f16/bf16 batches with head_dim 64/128),
+//! `kernels/paged_attention_grouped.cu` (one block per token, KV head and partition, for
+//! head_dim 64/128/256 with up to 1024 / head_dim query heads per KV head) and
+//! `kernels/paged_attention.cu` (one block per token and query head, any head_dim <= 256) for
+//! the rest, plus the partition merge; `attention_kernel.rs` chooses. Cases none covers return
+//! `None` and the caller runs the reference implementation.
 
 use std::sync::OnceLock;
 
@@ -12,12 +13,14 @@ use burn_cubecl::tensor::CubeTensor;
 use burn_tensor::{DType, Shape};
 use cubecl_cuda::CudaRuntime;
 
+use super::attention_kernel::{AttentionKernel, attention_kernel, use_mma};
 use super::ops::{PerDtype, kernels, suffix};
 use super::raw_kernel::{RawCudaKernel, launch, pack_u32};
 use crate::AttentionParams;
 
 const PAGED_ATTENTION: &str = include_str!("../../../../kernels/paged_attention.cu");
 const PAGED_ATTENTION_GROUPED: &str = include_str!("../../../../kernels/paged_attention_grouped.cu");
+const PAGED_ATTENTION_MMA: &str = include_str!("../../../../kernels/paged_attention_mma.cu");
 
 /// Most keys per partition of the attention kernels (one thread block each); the grouped
 /// kernel's shared memory is sized for it.
@@ -56,11 +59,33 @@ fn reduce_kernels() -> &'static PerDtype {
     kernels(&CELL, PAGED_ATTENTION, names, ATTENTION_THREADS)
 }
 
+/// Threads of the tensor-core kernel's blocks: one warp.
+const MMA_THREADS: u32 = 32;
+
+/// The tensor-core kernel for f16/bf16 (`dtype` 1 or 2, as [`suffix`]), head_dim 64 or 128.
+fn mma_kernel(dtype: usize, head_dim: usize, pipelined: bool) -> Option<&'static RawCudaKernel> {
+    // [dtype f16 / bf16][head_dim 64 / 128][one buffer / two]
+    static CELL: OnceLock<Vec<RawCudaKernel>> = OnceLock::new();
+    let all = CELL.get_or_init(|| {
+        let mut all = Vec::new();
+        for dtype in ["f16", "bf16"] {
+            for d in [64, 128] {
+                for tag in ["", "_p"] {
+                    let name: &'static str = Box::leak(format!("ember_paged_attention_mma_{dtype}_d{d}{tag}").into_boxed_str());
+                    all.push(RawCudaKernel::new(PAGED_ATTENTION_MMA, name, MMA_THREADS));
+                }
+            }
+        }
+        all
+    });
+    let d = [64, 128].iter().position(|&d| d == head_dim)?;
+    Some(&all[((dtype.checked_sub(1)?) * 2 + d) * 2 + pipelined as usize])
+}
+
 /// The grouped kernel for `dtype` (index as [`suffix`]), `head_dim` and `group` query heads per
-/// KV head, when one exists (and `EMBER_CUDA_ATTENTION` is not `simple`).
+/// KV head, when one exists (and the simple kernel is not forced).
 fn grouped_kernel(dtype: usize, head_dim: usize, group: usize) -> Option<&'static RawCudaKernel> {
-    static SIMPLE: OnceLock<bool> = OnceLock::new();
-    if *SIMPLE.get_or_init(|| std::env::var("EMBER_CUDA_ATTENTION").is_ok_and(|v| v == "simple")) {
+    if attention_kernel() == AttentionKernel::Simple {
         return None;
     }
     // [dtype][head_dim 64 / 128 / 256][G * D <= 512 / <= 1024]
@@ -151,6 +176,7 @@ pub fn paged_attention(
     }
     let (partition_size, partitions) = partitioning(tokens, shape.max_context_len);
     let group = params.num_heads / params.num_kv_heads;
+    let mma = use_mma(index, head_dim, group, tokens).and_then(|pipelined| mma_kernel(index, head_dim, pipelined));
     let grouped = grouped_kernel(index, head_dim, group);
     let p = pack_u32(&[
         heads as u32,
@@ -182,8 +208,9 @@ pub fn paged_attention(
         tmp_max.handle.clone(),
         tmp_sum.handle.clone(),
     ];
-    match grouped {
-        Some(kernel) => launch(&client, kernel, (tokens as u32, params.num_kv_heads as u32, partitions as u32), buffers, p.clone()),
+    let grid = (tokens as u32, params.num_kv_heads as u32, partitions as u32);
+    match mma.or(grouped) {
+        Some(kernel) => launch(&client, kernel, grid, buffers, p.clone()),
         None => launch(&client, &attention_kernels().0[index], (tokens as u32, heads as u32, partitions as u32), buffers, p.clone()),
     }
     if split {

@@ -7,6 +7,7 @@
 //! cover fall back to the reference implementation, so results never depend on coverage.
 
 mod attention;
+mod attention_kernel;
 mod device_profiler;
 mod gemm_sm90;
 mod layer_ops;
@@ -23,6 +24,7 @@ use cubecl_cuda::CudaRuntime;
 pub use gemm_sm90::{gemm_sm90_available, gemm_sm90_launches};
 pub use layer_ops::layer_op_fallbacks;
 pub use attention::{LAST_FALLBACK, PARTITION_SIZE, attention_supported};
+pub use attention_kernel::{AttentionKernel, attention_kernel, set_attention_kernel};
 pub use ops::GEMV_MAX_ROWS;
 pub use step_graph::{step_graph_captures, step_graph_replays};
 

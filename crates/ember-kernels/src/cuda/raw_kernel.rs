@@ -53,7 +53,9 @@ impl RawCudaKernel {
     /// needs `shared_bytes` of it per block.
     pub fn with_shared_memory(file: &'static str, entry: &'static str, threads: u32, shared_bytes: usize) -> Self {
         // A file may instantiate only the entry being compiled (see paged_attention_grouped.cu).
-        let source = format!("#define EMBER_KERNEL_SELECTED 1\n#define EMBER_KERNEL_{entry} 1\n{COMMON}\n{file}");
+        // EMBER_PDL_ORDER=wait_first: short kernels wait before they trigger (common.cuh).
+        let order = if std::env::var("EMBER_PDL_ORDER").is_ok_and(|v| v == "wait_first") { "#define EMBER_PDL_WAIT_FIRST 1\n" } else { "" };
+        let source = format!("#define EMBER_KERNEL_SELECTED 1\n#define EMBER_KERNEL_{entry} 1\n{order}{COMMON}\n{file}");
         let programmatic = file.contains("\n#define EMBER_PDL_ENTRIES 1\n");
         Self { entry, source: Arc::from(source), cube_dim: CubeDim::new_1d(threads), shared_bytes, programmatic }
     }
