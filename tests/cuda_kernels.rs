@@ -1,8 +1,8 @@
 //! Parity of the CUDA kernels (`kernels/*.cu`) with the dense host oracle that the reference
 //! attention is held to (`crates/ember-kernels/tests/attention_oracle/`): reshape_and_cache
 //! exactly, paged attention within each dtype's rounding, over head_dim 16/64/128/256, GQA
-//! groups of 1-16, on each kernel in turn (the default choice, which sends these 111-token f16/bf16
-//! batches with head_dim 64/128 and groups up to 8 to `kernels/paged_attention_mma.cu`; then
+//! groups of 1-16, on each kernel in turn (the default choice, which sends f16/bf16 with head_dim
+//! 64/128 and groups up to 8 to `kernels/paged_attention_mma.cu`; then
 //! the grouped kernel, the tensor-core kernel with two buffers, and the per-head kernel, each
 //! where it applies), mixed decode/prefill batches, contexts long enough to split into partitions, Gemma2's
 //! soft-capping and sliding windows; the linear layers' GEMV/GEMM against a host product; the

@@ -3,7 +3,18 @@
 //! every backend; the CUDA backend overrides it with its GEMV kernel for small batches
 //! (`kernels/gemv.cu`), the shape of decode steps.
 
+use std::sync::OnceLock;
+
 use burn_tensor::{Tensor, backend::Backend};
+
+/// Most rows a GEMV-capable backend runs through its GEMV rather than its GEMM, and so the
+/// largest decode batch a step graph can cover (the GEMM takes TMA descriptors, which graphs
+/// do not record): `EMBER_GEMV_MAX_ROWS` (0-8), by default 4. On the H200 (docs/perf.md,
+/// sixth pass) the GEMV with graphs won at 1-4 rows and the Hopper GEMM, eager, at 8.
+pub fn gemv_max_rows() -> usize {
+    static ROWS: OnceLock<usize> = OnceLock::new();
+    *ROWS.get_or_init(|| std::env::var("EMBER_GEMV_MAX_ROWS").ok().and_then(|v| v.parse::<usize>().ok()).map_or(4, |n| n.min(8)))
+}
 
 /// The linear layers' matrix product.
 pub trait LinearBackend: Backend {

@@ -3,7 +3,7 @@
 //! At batch 1 a decode step launches ~330 kernels, most of them a few microseconds long, and
 //! launching them one by one through cubecl costs more than running them. On a backend that
 //! can capture a forward pass ([`StepGraphBackend`]), a decode step (one token per sequence)
-//! of at most [`MAX_GRAPH_SEQS`] sequences runs through a graph instead, one per number of
+//! of at most [`max_graph_seqs`] sequences runs through a graph instead, one per number of
 //! sequences and [`StepGraphBackend::step_graph_context_key`]:
 //!
 //! 1. the first step of a key runs eagerly while the backend records it; its results are the
@@ -30,8 +30,12 @@ use ember_models::DecoderModel;
 
 use super::inputs::StepInputs;
 
-/// Largest decode batch run through a graph: the rows whose linear layers run the GEMV.
-pub(crate) const MAX_GRAPH_SEQS: usize = 8;
+/// Largest decode batch run through a graph: the rows whose linear layers run the GEMV
+/// (`ember_kernels::gemv_max_rows`; the GEMM above takes TMA descriptors, which graphs do not
+/// record).
+pub(crate) fn max_graph_seqs() -> usize {
+    ember_kernels::gemv_max_rows()
+}
 
 /// Which graph a decode step needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -73,7 +77,8 @@ impl<B: PagedAttentionBackend> StepGraphs<B> {
     pub(crate) fn new(device: &B::Device, max_model_len: usize, block_size: usize) -> Self {
         let enabled = B::supports_step_graphs(device);
         if enabled {
-            tracing::info!(max_batch = MAX_GRAPH_SEQS, "decode steps of up to {MAX_GRAPH_SEQS} sequences run as CUDA graphs (--enforce-eager turns this off)");
+            let max = max_graph_seqs();
+            tracing::info!(max_batch = max, "decode steps of up to {max} sequences run as CUDA graphs (--enforce-eager turns this off)");
         }
         Self { enabled, table_width: max_model_len.div_ceil(block_size).max(1), graphs: HashMap::new() }
     }
@@ -83,7 +88,7 @@ impl<B: PagedAttentionBackend> StepGraphs<B> {
     pub(crate) fn forward(&mut self, ctx: ForwardContext<'_, B>, step: &StepInputs) -> Option<Tensor<B, 2>> {
         let layout = &step.layout;
         let num_seqs = layout.seqs.len();
-        if !self.enabled || num_seqs == 0 || num_seqs > MAX_GRAPH_SEQS || layout.num_tokens() != num_seqs {
+        if !self.enabled || num_seqs == 0 || num_seqs > max_graph_seqs() || layout.num_tokens() != num_seqs {
             return None;
         }
         let host = FlatHostMetadata::new(layout, self.table_width);

@@ -1,5 +1,5 @@
 //! The CUDA launches of the paged attention: `kernels/paged_attention_mma.cu` (tensor cores,
-//! one warp per token, KV head and partition; large f16/bf16 batches with head_dim 64/128),
+//! one warp per token, KV head and partition; f16/bf16 with head_dim 64/128),
 //! `kernels/paged_attention_grouped.cu` (one block per token, KV head and partition, for
 //! head_dim 64/128/256 with up to 1024 / head_dim query heads per KV head) and
 //! `kernels/paged_attention.cu` (one block per token and query head, any head_dim <= 256) for
@@ -176,7 +176,7 @@ pub fn paged_attention(
     }
     let (partition_size, partitions) = partitioning(tokens, shape.max_context_len);
     let group = params.num_heads / params.num_kv_heads;
-    let mma = use_mma(index, head_dim, group, tokens).and_then(|pipelined| mma_kernel(index, head_dim, pipelined));
+    let mma = use_mma(index, head_dim, group).and_then(|pipelined| mma_kernel(index, head_dim, pipelined));
     let grouped = grouped_kernel(index, head_dim, group);
     let p = pack_u32(&[
         heads as u32,

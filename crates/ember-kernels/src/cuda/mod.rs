@@ -126,7 +126,7 @@ where
     fn linear(x: Tensor<Self, 2>, weight: Tensor<Self, 2>, bias: Option<Tensor<Self, 1>>) -> Tensor<Self, 2> {
         let (xp, wp) = (x.clone().into_primitive().tensor(), weight.clone().into_primitive().tensor());
         let bp = bias.clone().map(|b| b.into_primitive().tensor());
-        let y = if x.dims()[0] <= GEMV_MAX_ROWS {
+        let y = if x.dims()[0] <= crate::gemv_max_rows() {
             ops::gemv(&xp, &wp, bp.as_ref())
         } else if burn_gemm() {
             None
@@ -136,7 +136,7 @@ where
         match y {
             Some(y) => Tensor::from_primitive(TensorPrimitive::Float(y)),
             None => {
-                if !burn_gemm() || x.dims()[0] <= GEMV_MAX_ROWS {
+                if !burn_gemm() || x.dims()[0] <= crate::gemv_max_rows() {
                     LINEAR_FALLBACKS.fetch_add(1, Ordering::Relaxed);
                 }
                 let y = x.matmul(weight.transpose());
