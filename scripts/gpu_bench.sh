@@ -16,6 +16,8 @@
 #   ncu         Nsight Compute's time of every kernel of one decode step of the throughput run
 #               with >= ${NCU_SEQS:-700} sequences (EMBER_PROFILE_DECODE_SEQS), summed per kernel
 #               into /tmp/ncu_step.txt
+#   ncu1        the same for the first decode step at batch 1 (the step a graph records, so its
+#               kernels run one by one), into /tmp/ncu_step1.txt
 #   throughput  `ember bench throughput`, ${NUM_PROMPTS:-1000} x 128/128, with the step profile
 #   attention   the same throughput under each large-batch attention kernel (EMBER_CUDA_ATTENTION
 #               grouped, mma, mma_pipelined), to compare them
@@ -72,6 +74,13 @@ run)
                 --num-prompts 1000 > /tmp/ncu_step.csv 2> /tmp/ncu_step.err || { tail -5 /tmp/ncu_step.err; exit 1; }
             python3 scripts/ncu_summary.py /tmp/ncu_step.csv | tee /tmp/ncu_step.txt
             ;;
+        ncu1)
+            echo "=== ncu: the first decode step at batch 1 (128 in)"
+            EMBER_PROFILE_DECODE_SEQS=1 ncu --profile-from-start off --csv --metrics gpu__time_duration.sum \
+                --cache-control none --clock-control none /tmp/ember bench latency $M --input-len 128 --output-len 8 \
+                --batch-size 1 --num-iters-warmup 0 --num-iters 1 > /tmp/ncu_step1.csv 2> /tmp/ncu_step1.err || { tail -5 /tmp/ncu_step1.err; exit 1; }
+            python3 scripts/ncu_summary.py /tmp/ncu_step1.csv | tee /tmp/ncu_step1.txt
+            ;;
         profile)
             echo "=== batch 1 with a device sync after each phase (step profile = device time)"
             EMBER_PROFILE_STEPS=127 EMBER_PROFILE_SYNC=1 /tmp/ember bench latency $M --input-len 128 --output-len 128 --batch-size 1 --num-iters-warmup 1 --num-iters 1
@@ -111,5 +120,5 @@ run)
         esac
     done
     ;;
-*) echo "usage: $0 pack|run [latency latency8 eager nopdl overlap profile ncu throughput attention serve baseline]" >&2; exit 2 ;;
+*) echo "usage: $0 pack|run [latency latency8 eager nopdl overlap profile ncu ncu1 throughput attention serve baseline]" >&2; exit 2 ;;
 esac
