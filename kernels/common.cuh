@@ -32,42 +32,6 @@ __device__ __forceinline__ float ember_warp_max(float v) {
     return v;
 }
 
-// The parameters of the paged attention kernels (paged_attention*.cu; attention.rs packs them).
-struct PagedAttentionParams {
-    unsigned int num_heads;
-    unsigned int num_kv_heads;
-    unsigned int head_dim;
-    unsigned int block_size;
-    unsigned int block_table_stride;  // elements between rows of block_tables (rows may be pitched)
-    unsigned int partition_size;
-    unsigned int num_partitions;
-    unsigned int sliding_window;  // 0 = full causal
-    float scale;
-    float softcap;  // 0 = none
-};
-
-// The keys a query token at position `pos` attends to in partition `part`: [first, last)
-// (causal, within the sliding window), and the cache blocks they span (none when empty).
-struct EmberKeyRange {
-    int first;
-    int last;
-    int num_keys;
-    int first_block;
-    int num_blocks;
-};
-
-__device__ __forceinline__ EmberKeyRange ember_key_range(const PagedAttentionParams& p, int pos, unsigned int part) {
-    EmberKeyRange r;
-    r.first = (int)(part * p.partition_size);
-    r.last = min((int)((part + 1) * p.partition_size), pos + 1);  // exclusive
-    if (p.sliding_window > 0) r.first = max(r.first, pos + 1 - (int)p.sliding_window);
-    r.num_keys = max(r.last - r.first, 0);
-    const int bs = (int)p.block_size;
-    r.first_block = r.num_keys > 0 ? r.first / bs : 0;
-    r.num_blocks = r.num_keys > 0 ? (r.last - 1) / bs - r.first_block + 1 : 0;
-    return r;
-}
-
 // Programmatic dependent launch (Hopper and later). The decode step graphs launch the kernels
 // of files marked `#define EMBER_PDL_ENTRIES` with the programmatic stream-serialization
 // attribute (crates/ember-kernels/src/cuda/step_graph.rs): such a kernel may be scheduled

@@ -23,6 +23,19 @@
 // Every entry calls ember_pdl_enter first (see common.cuh): graphs may launch them early.
 #define EMBER_PDL_ENTRIES 1
 
+struct PagedAttentionParams {
+    unsigned int num_heads;
+    unsigned int num_kv_heads;
+    unsigned int head_dim;
+    unsigned int block_size;
+    unsigned int block_table_stride;  // elements between rows of block_tables (rows may be pitched)
+    unsigned int partition_size;
+    unsigned int num_partitions;
+    unsigned int sliding_window;  // 0 = full causal
+    float scale;
+    float softcap;  // 0 = none
+};
+
 template <typename T>
 __device__ void paged_attention(const T* __restrict__ query, const T* __restrict__ key_cache,
                                 const T* __restrict__ value_cache, const int* __restrict__ block_tables,
@@ -40,9 +53,9 @@ __device__ void paged_attention(const T* __restrict__ query, const T* __restrict
     const int pos = token_pos[token];
 
     // Keys this block covers: the partition, cut to [pos - window + 1, pos].
-    const EmberKeyRange keys = ember_key_range(p, pos, part);
-    const int first = keys.first;
-    const int last = keys.last;
+    int first = (int)(part * p.partition_size);
+    int last = min((int)((part + 1) * p.partition_size), pos + 1);  // exclusive
+    if (p.sliding_window > 0) first = max(first, pos + 1 - (int)p.sliding_window);
 
     float q[EMBER_PA_MAX_ELEMS];
     float acc[EMBER_PA_MAX_ELEMS];

@@ -13,7 +13,7 @@
 //   at the end. A turn costs one memory round trip (the block's slice of the block table is
 //   read into shared memory first, so a key's address needs no dependent load).
 //
-// Layouts as paged_attention.cu. Parameters: PagedAttentionParams (common.cuh).
+// Layouts as paged_attention.cu. Parameters: PagedAttentionParams (same struct, same order).
 // Template: T (f32 / f16 / bf16), D (head_dim: 64, 128 or 256), MAX_G (the query heads per
 // KV head a block serves: G * D <= 512 for the `_g` kernels, e.g. Llama-3's 4 heads of 128,
 // and <= 1024 for the `_gl` ones, e.g. Qwen2.5-7B's 7). The queries sit in shared memory so
@@ -33,6 +33,19 @@
 // Block-table entries a block stages in shared memory (a 512-key partition of 16-token blocks
 // spans 33); a partition spanning more reads the table from global memory.
 #define EMBER_PAG_TABLE 128
+
+struct PagedAttentionParams {
+    unsigned int num_heads;
+    unsigned int num_kv_heads;
+    unsigned int head_dim;
+    unsigned int block_size;
+    unsigned int block_table_stride;
+    unsigned int partition_size;
+    unsigned int num_partitions;
+    unsigned int sliding_window;  // 0 = full causal
+    float scale;
+    float softcap;  // 0 = none
+};
 
 // Loads E contiguous elements (E * sizeof(T) is 8, 16, 32 or 64 bytes, and so is the address's
 // alignment) and widens them to f32.
@@ -89,10 +102,10 @@ __device__ void paged_attention_grouped(const T* __restrict__ query, const T* __
     const int l16 = lane % 16;
     const int seq = token_seq[token];
     const int pos = token_pos[token];
-    const EmberKeyRange keys = ember_key_range(p, pos, part);
-    const int first = keys.first;
-    const int last = keys.last;
-    const int num_keys = keys.num_keys;
+    int first = (int)(part * p.partition_size);
+    const int last = min((int)((part + 1) * p.partition_size), pos + 1);  // exclusive
+    if (p.sliding_window > 0) first = max(first, pos + 1 - (int)p.sliding_window);
+    const int num_keys = max(last - first, 0);
     const int bs = (int)p.block_size;
     const int* table = block_tables + (size_t)seq * p.block_table_stride;
 
@@ -100,8 +113,8 @@ __device__ void paged_attention_grouped(const T* __restrict__ query, const T* __
     for (int idx = threadIdx.x; idx < G * D; idx += EMBER_PAG_THREADS)
         s_q[idx] = ember_to_float(query[((size_t)token * p.num_heads + kv_head * G) * D + idx]) * p.scale;
     // The partition's block-table entries, staged once.
-    const int first_block = keys.first_block;
-    const int num_blocks = keys.num_blocks;
+    const int first_block = num_keys > 0 ? first / bs : 0;
+    const int num_blocks = num_keys > 0 ? (last - 1) / bs - first_block + 1 : 0;
     const bool staged = num_blocks <= EMBER_PAG_TABLE;
     if (staged)
         for (int b = threadIdx.x; b < num_blocks; b += EMBER_PAG_THREADS) s_table[b] = table[first_block + b];

@@ -24,11 +24,24 @@
 // scores, the softmax and the sums are f32. Keys past the end are clamped to the last key (so
 // nothing uninitialised is read) and get probability 0.
 //
-// Layouts: as paged_attention.cu; parameters: PagedAttentionParams (common.cuh). Grid (num_tokens, num_kv_heads,
+// Layouts and parameters: as paged_attention.cu. Grid (num_tokens, num_kv_heads,
 // num_partitions), block 32 threads.
 
 // Every entry calls ember_pdl_enter first (see common.cuh): graphs may launch them early.
 #define EMBER_PDL_ENTRIES 1
+
+struct PagedAttentionParams {
+    unsigned int num_heads;
+    unsigned int num_kv_heads;
+    unsigned int head_dim;
+    unsigned int block_size;
+    unsigned int block_table_stride;
+    unsigned int partition_size;
+    unsigned int num_partitions;
+    unsigned int sliding_window;  // 0 = full causal
+    float scale;
+    float softcap;  // 0 = none
+};
 
 template <typename T> struct EmberMma;
 template <> struct EmberMma<__half> {
@@ -89,14 +102,14 @@ __device__ void paged_attention_mma(const T* __restrict__ query, const T* __rest
     const int G = (int)(p.num_heads / p.num_kv_heads);
     const int seq = token_seq[token];
     const int pos = token_pos[token];
-    const EmberKeyRange keys = ember_key_range(p, pos, part);
-    const int first = keys.first;
-    const int last = keys.last;
-    const int num_keys = keys.num_keys;
+    int first = (int)(part * p.partition_size);
+    const int last = min((int)((part + 1) * p.partition_size), pos + 1);  // exclusive
+    if (p.sliding_window > 0) first = max(first, pos + 1 - (int)p.sliding_window);
+    const int num_keys = max(last - first, 0);
     const int bs = (int)p.block_size;
     const int* table = block_tables + (size_t)seq * p.block_table_stride;
-    const int first_block = keys.first_block;
-    const int num_blocks = keys.num_blocks;
+    const int first_block = num_keys > 0 ? first / bs : 0;
+    const int num_blocks = num_keys > 0 ? (last - 1) / bs - first_block + 1 : 0;
     const bool table_in_lanes = num_blocks <= EMBER_WARP;
     const int lane_block = table_in_lanes && lane < num_blocks ? table[first_block + lane] : 0;
     const size_t row = (size_t)p.num_kv_heads * D;
