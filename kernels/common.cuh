@@ -20,6 +20,27 @@ template <> __device__ __forceinline__ float ember_from_float<float>(float x) { 
 template <> __device__ __forceinline__ __half ember_from_float<__half>(float x) { return __float2half_rn(x); }
 template <> __device__ __forceinline__ __nv_bfloat16 ember_from_float<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
 
+// x rounded to T's precision (as transformers rounds an intermediate in T).
+template <typename T> __device__ __forceinline__ float ember_round(float x) { return ember_to_float(ember_from_float<T>(x)); }
+
+// The gated MLP's activations (layer_ops.cu's act_and_mul, and the gate/up GEMV of gemv.cu).
+#define EMBER_ACT_SILU 0
+#define EMBER_ACT_GELU_TANH 1
+
+__device__ __forceinline__ float ember_activate(float x, unsigned int activation) {
+    if (activation == EMBER_ACT_SILU) return __fdiv_rn(x, __fadd_rn(1.f, expf(-x)));
+    // gelu_pytorch_tanh: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+    const float inner = 0.7978845608028654f * (x + 0.044715f * x * x * x);
+    return 0.5f * x * (1.f + tanhf(inner));
+}
+
+// act(gate) * up from the two values in T: act is rounded to T before the product, as
+// transformers computes act_fn(gate_proj(x)) * up_proj(x) in T.
+template <typename T>
+__device__ __forceinline__ T ember_act_and_mul(float gate, float up, unsigned int activation) {
+    return ember_from_float<T>(__fmul_rn(ember_round<T>(ember_activate(gate, activation)), up));
+}
+
 __device__ __forceinline__ float ember_warp_sum(float v) {
 #pragma unroll
     for (int offset = EMBER_WARP / 2; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);

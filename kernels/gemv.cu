@@ -138,6 +138,96 @@ __device__ void gemv(const T* __restrict__ x, const T* __restrict__ w, T* __rest
     }
 }
 
+// 8 consecutive elements of T as raw 16-byte words (one for f16/bf16, two for f32), kept
+// unconverted while their loads are in flight.
+template <typename T>
+struct EmberRaw8 {
+    uint4 words[sizeof(T) / 2];
+    __device__ __forceinline__ void load(const T* p) {
+#pragma unroll
+        for (int i = 0; i < (int)(sizeof(T) / 2); ++i) words[i] = reinterpret_cast<const uint4*>(p)[i];
+    }
+    __device__ __forceinline__ const T* elements() const { return reinterpret_cast<const T*>(words); }
+};
+
+struct GemvGatedParams {
+    unsigned int n;  // outputs; w has 2n rows, gate rows first, then up rows
+    unsigned int k;
+    unsigned int x_stride;
+    unsigned int w_stride;
+    unsigned int has_bias;  // bias[2n], added to gate and up before rounding
+    unsigned int activation;  // EMBER_ACT_* (common.cuh)
+};
+
+// The gated MLP's gate/up projection with act_and_mul fused in, for one row of x (single-stream
+// decode): warp n computes gate row n and up row n + p.n of w and writes act(gate) * up to y[n],
+// with gate and up first rounded to T as the unfused pair (GEMV, then layer_ops.cu's
+// act_and_mul) rounds them, so the result is the same bits. One launch instead of two, and
+// twice the weight loads in flight per warp. The weights stay raw 16-byte words until used
+// (EMBER_GEMV_UNROLL per row in flight).
+template <typename T>
+__device__ void gemv_gated(const T* __restrict__ x, const T* __restrict__ w, T* __restrict__ y, const T* __restrict__ bias,
+                           const GemvGatedParams p) {
+    const unsigned int warp = threadIdx.x / EMBER_WARP;
+    const unsigned int lane = threadIdx.x % EMBER_WARP;
+    const unsigned int n = blockIdx.x * EMBER_GEMV_WARPS + warp;
+    if (n >= p.n) {
+        ember_pdl_wait();
+        return;
+    }
+    const T* gate_row = w + (size_t)n * p.w_stride;
+    const T* up_row = w + (size_t)(n + p.n) * p.w_stride;
+    constexpr unsigned int STEP = EMBER_WARP * 8;
+    constexpr unsigned int U = EMBER_GEMV_UNROLL;
+    float acc_gate = 0.f, acc_up = 0.f;
+    EmberRaw8<T> wg[U], wu[U];
+    auto load = [&](unsigned int k0) {
+#pragma unroll
+        for (int u = 0; u < U; ++u) {
+            wg[u].load(gate_row + k0 + u * STEP);
+            wu[u].load(up_row + k0 + u * STEP);
+        }
+    };
+    auto fma = [&](unsigned int k0, const EmberRaw8<T>& g, const EmberRaw8<T>& u) {
+        float xv[8], gv[8], uv[8];
+        ember_load8(x + k0, xv);
+        ember_load8(g.elements(), gv);
+        ember_load8(u.elements(), uv);
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+            acc_gate += gv[j] * xv[j];
+            acc_up += uv[j] * xv[j];
+        }
+    };
+    unsigned int k0 = lane * 8;
+    const bool first_group = k0 + (U - 1) * STEP < p.k;
+    if (first_group) load(k0);
+    ember_pdl_wait();
+    if (first_group) {
+#pragma unroll
+        for (int u = 0; u < U; ++u) fma(k0 + u * STEP, wg[u], wu[u]);
+        k0 += U * STEP;
+    }
+    for (; k0 + (U - 1) * STEP < p.k; k0 += U * STEP) {
+        load(k0);
+#pragma unroll
+        for (int u = 0; u < U; ++u) fma(k0 + u * STEP, wg[u], wu[u]);
+    }
+    for (; k0 < p.k; k0 += STEP) {
+        EmberRaw8<T> g, u;
+        g.load(gate_row + k0);
+        u.load(up_row + k0);
+        fma(k0, g, u);
+    }
+    ember_pdl_trigger();
+    const float gate = ember_warp_sum(acc_gate), up = ember_warp_sum(acc_up);
+    if (lane == 0) {
+        const float g = ember_round<T>(p.has_bias ? gate + ember_to_float(bias[n]) : gate);
+        const float u = ember_round<T>(p.has_bias ? up + ember_to_float(bias[n + p.n]) : up);
+        y[n] = ember_act_and_mul<T>(g, u, p.activation);
+    }
+}
+
 // ember_gemv_<dtype>: any row count up to EMBER_GEMV_MAX_M, at most 80 registers (3 blocks per
 // SM: at 86 the bf16 entry held 2 and batch 8 ran 7% slower); ember_gemv_<dtype>_m1: exactly one
 // row (single-stream decode), alone in its entry so that it gets its own register allocation
@@ -150,6 +240,10 @@ __device__ void gemv(const T* __restrict__ x, const T* __restrict__ w, T* __rest
     extern "C" __global__ void __launch_bounds__(EMBER_GEMV_WARPS * EMBER_WARP)                                 \
         ember_gemv_##SUFFIX##_m1(const T* x, const T* w, T* y, const T* bias, const GemvParams p) {             \
         gemv_rows<T, 1>(x, w, y, bias, p);                                                                      \
+    }                                                                                                           \
+    extern "C" __global__ void __launch_bounds__(EMBER_GEMV_WARPS * EMBER_WARP)                                 \
+        ember_gemv_##SUFFIX##_gated(const T* x, const T* w, T* y, const T* bias, const GemvGatedParams p) {     \
+        gemv_gated<T>(x, w, y, bias, p);                                                                        \
     }
 
 EMBER_GEMV(f32, float)

@@ -10,8 +10,6 @@
 // Every entry calls ember_pdl_enter first (see common.cuh): graphs may launch them early.
 #define EMBER_PDL_ENTRIES 1
 
-template <typename T> __device__ __forceinline__ float ember_round(float x) { return ember_to_float(ember_from_float<T>(x)); }
-
 #define EMBER_NORM_THREADS 256
 #define EMBER_NORM_MAX_VECS 8     // 16-byte vectors per thread the vector path holds in registers
 #define EMBER_NORM_WEIGHT 0        // x̂ cast to T, times T(scale)
@@ -140,8 +138,6 @@ __device__ void rms_norm(const T* __restrict__ x, const T* __restrict__ residual
     else rms_norm_scalar<T>(x_row, residual_row, scale, out + row, residual_out + row, p, scratch);
 }
 
-#define EMBER_ACT_SILU 0
-#define EMBER_ACT_GELU_TANH 1
 #define EMBER_ACT_THREADS 256
 
 struct ActAndMulParams {
@@ -150,13 +146,6 @@ struct ActAndMulParams {
     unsigned int activation;
     unsigned int in_stride;  // elements between rows of gate_up (>= 2n)
 };
-
-__device__ __forceinline__ float ember_activate(float x, unsigned int activation) {
-    if (activation == EMBER_ACT_SILU) return __fdiv_rn(x, __fadd_rn(1.f, expf(-x)));
-    // gelu_pytorch_tanh: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
-    const float inner = 0.7978845608028654f * (x + 0.044715f * x * x * x);
-    return 0.5f * x * (1.f + tanhf(inner));
-}
 
 // grid (ceil(n / (threads * VEC)), rows): VEC consecutive output elements per thread. VEC = 8
 // (the `_v8` entries) moves 16 bytes (f16/bf16) per load and store; it requires n % 8 == 0,
@@ -181,7 +170,7 @@ __device__ void act_and_mul(const T* __restrict__ gate_up, T* __restrict__ out, 
     }
 #pragma unroll
     for (int i = 0; i < VEC; ++i)
-        result[i] = ember_from_float<T>(__fmul_rn(ember_round<T>(ember_activate(ember_to_float(gate[i]), p.activation)), ember_to_float(up[i])));
+        result[i] = ember_act_and_mul<T>(ember_to_float(gate[i]), ember_to_float(up[i]), p.activation);
     T* dst = out + row * p.n + col;
     if constexpr (VEC == 1) {
         dst[0] = result[0];
@@ -207,25 +196,35 @@ struct SplitQkvRopeParams {
 // grid (tokens, ceil((heads + 2 kv_heads) / EMBER_ROPE_WARPS)); one warp per head. q and k heads
 // are (optionally) RMS-normed over head_dim, then rotated: out1 = x1 c - x2 s, out2 = x2 c + x1 s
 // with c, s rounded to T and each product rounded to T (transformers' q * cos + rotate_half(q) *
-// sin in T). v heads are copied.
-template <typename T>
+// sin in T). v heads are copied. With TO_CACHE (reshape_and_cache fused in), k and v heads go
+// straight into their slots of the paged caches ([num_blocks, block_size, kv_heads, head_dim];
+// a negative slot is padding and writes nothing) instead of the k and v outputs.
+template <typename T, bool TO_CACHE>
 __device__ void split_qkv_rope(const T* __restrict__ qkv, const float* __restrict__ cos_table,
                                const float* __restrict__ sin_table, const int* __restrict__ positions,
                                const float* __restrict__ q_scale, const float* __restrict__ k_scale,
-                               T* __restrict__ q, T* __restrict__ k, T* __restrict__ v, const SplitQkvRopeParams p) {
+                               T* __restrict__ q, T* __restrict__ k, T* __restrict__ v, const int* __restrict__ slot_mapping,
+                               const SplitQkvRopeParams p) {
     const unsigned int lane = threadIdx.x % EMBER_WARP;
     const unsigned int head = blockIdx.y * EMBER_ROPE_WARPS + threadIdx.x / EMBER_WARP;
     const unsigned int token = blockIdx.x;
     const unsigned int d = p.head_dim, half = d / 2;
     if (head >= p.heads + 2 * p.kv_heads) return;
     const T* src = qkv + (size_t)token * p.qkv_stride + (size_t)head * d;
+    // Row of k and v: the token's own, or its cache slot.
+    size_t kv_row = token;
+    if (TO_CACHE && head >= p.heads) {
+        const int slot = slot_mapping[token];
+        if (slot < 0) return;
+        kv_row = (size_t)slot;
+    }
     if (head >= p.heads + p.kv_heads) {
-        T* dst = v + ((size_t)token * p.kv_heads + (head - p.heads - p.kv_heads)) * d;
+        T* dst = v + (kv_row * p.kv_heads + (head - p.heads - p.kv_heads)) * d;
         for (unsigned int i = lane; i < d; i += EMBER_WARP) dst[i] = src[i];
         return;
     }
     const bool is_q = head < p.heads;
-    T* dst = is_q ? q + ((size_t)token * p.heads + head) * d : k + ((size_t)token * p.kv_heads + (head - p.heads)) * d;
+    T* dst = is_q ? q + ((size_t)token * p.heads + head) * d : k + (kv_row * p.kv_heads + (head - p.heads)) * d;
     float root = 1.f;
     if (p.has_qk_norm) {
         float sq = 0.f;
@@ -271,7 +270,16 @@ __device__ void split_qkv_rope(const T* __restrict__ qkv, const float* __restric
         const T* qkv, const float* cos_table, const float* sin_table, const int* positions,                     \
         const float* q_scale, const float* k_scale, T* q, T* k, T* v, const SplitQkvRopeParams p) {             \
         ember_pdl_enter();                                                                                      \
-        split_qkv_rope<T>(qkv, cos_table, sin_table, positions, q_scale, k_scale, q, k, v, p);                  \
+        split_qkv_rope<T, false>(qkv, cos_table, sin_table, positions, q_scale, k_scale, q, k, v, nullptr, p);  \
+    }                                                                                                           \
+    extern "C" __global__ void __launch_bounds__(EMBER_ROPE_WARPS * EMBER_WARP)                                 \
+        ember_split_qkv_rope_cache_##SUFFIX(const T* qkv, const float* cos_table, const float* sin_table,        \
+                                            const int* positions, const float* q_scale, const float* k_scale,   \
+                                            T* q, T* key_cache, T* value_cache, const int* slot_mapping,        \
+                                            const SplitQkvRopeParams p) {                                       \
+        ember_pdl_enter();                                                                                      \
+        split_qkv_rope<T, true>(qkv, cos_table, sin_table, positions, q_scale, k_scale, q, key_cache,           \
+                                value_cache, slot_mapping, p);                                                  \
     }
 
 EMBER_LAYER_OPS(f32, float)

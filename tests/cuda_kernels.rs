@@ -136,6 +136,35 @@ fn linear_matches_a_host_matmul_in_every_dtype() {
     assert!(failures.is_empty(), "linear off the host product:\n{}", failures.join("\n"));
 }
 
+/// The gate/up GEMV with the activation fused in (`linear_act_and_mul`, one row) against the
+/// GEMV followed by `act_and_mul`: the same sums in the same order and the same roundings, so
+/// the same bits (both are held to the host product and the reference by the tests around).
+#[test]
+fn gated_gemv_matches_the_linear_then_act_and_mul() {
+    use attention_oracle::Lcg;
+    use burn_tensor::{Tensor, TensorData};
+    use ember_kernels::{Activation, LayerOpsBackend, LinearBackend};
+    type B = CudaBackend;
+    if !enabled() {
+        return;
+    }
+    let device = Default::default();
+    for dtype in [DType::F32, DType::F16, DType::BF16] {
+        for (k, n, bias, act) in [(4096, 1024, false, Activation::Silu), (1032, 777, true, Activation::GeluTanh), (64, 8, true, Activation::Silu)] {
+            let mut rng = Lcg(k as u64 + n as u64);
+            let x = Tensor::<B, 2>::from_data(TensorData::new(rng.vec(k, dtype), [1, k]), (&device, dtype));
+            let w = Tensor::<B, 2>::from_data(TensorData::new(rng.vec(2 * n * k, dtype), [2 * n, k]), (&device, dtype));
+            let b = bias.then(|| Tensor::<B, 1>::from_data(TensorData::new(rng.vec(2 * n, dtype), [2 * n]), (&device, dtype)));
+            let fused = B::linear_act_and_mul(&x, &w, b.as_ref(), act).expect("the gated GEMV takes one row");
+            let separate = B::act_and_mul(B::linear(x, w, b), act);
+            let bits = |t: Tensor<B, 2>| t.into_data().convert::<f32>().to_vec::<f32>().unwrap();
+            assert_eq!(bits(fused), bits(separate), "{dtype:?} k {k} n {n} bias {bias} {act:?}");
+            println!("gated GEMV {dtype:?} k {k} n {n} bias {bias} {act:?}: the same bits as GEMV + act_and_mul");
+        }
+    }
+    assert_eq!(ember_kernels::cuda::linear_fallbacks() + ember_kernels::cuda::layer_op_fallbacks(), 0, "a kernel fell back");
+}
+
 /// The fused layer ops (`kernels/layer_ops.cu`) against their reference bodies on the same
 /// device and inputs. They round where transformers rounds, so the gap is the order of f32
 /// sums (a bf16/f16 ulp at most where a sum lands on a rounding boundary) and, for the
@@ -220,6 +249,68 @@ fn layer_ops_match_the_reference_bodies() {
     assert!(failures.is_empty(), "layer ops off the reference:\n{}", failures.join("\n"));
 }
 
+/// The rope kernel with reshape_and_cache fused in (`split_qkv_rope_and_cache`) against the two
+/// kernels it replaces, run one after the other on a copy of the same cache: the same q and the
+/// same caches bit for bit (the same arithmetic; only where k and v are written differs). Both
+/// kernels are held to the reference by the tests above.
+#[test]
+fn split_qkv_rope_and_cache_matches_the_two_ops() {
+    use attention_oracle::Lcg;
+    use burn_tensor::{Int, Tensor, TensorData};
+    use ember_kernels::{AttentionMetadata, BatchLayout, KvCache, KvCacheSpec, LayerOpsBackend, PagedAttentionBackend, QkvShape};
+    type B = CudaBackend;
+    if !enabled() {
+        return;
+    }
+    let device = Default::default();
+    for dtype in [DType::F32, DType::BF16] {
+        let (h, kvh, d, bs, num_blocks) = (8usize, 2usize, 64usize, 16usize, 64usize);
+        // Decodes, a chunked prefill over a cached prefix and a fresh prompt.
+        let seqs = vec![(40usize, 1usize, vec![3u32, 9, 4]), (20, 13, vec![7, 1, 30]), (0, 21, vec![12, 40]), (15, 1, vec![50])];
+        let layout = BatchLayout::from_sequences(bs, seqs);
+        layout.validate(num_blocks).unwrap();
+        let tokens = layout.num_tokens();
+        let mut rng = Lcg(5);
+        let spec = KvCacheSpec { num_layers: 1, num_blocks, block_size: bs, num_kv_heads: kvh, head_dim: d, dtype };
+        let shape = [num_blocks, bs, kvh, d];
+        let old_k = rng.vec(num_blocks * bs * kvh * d, dtype);
+        let old_v = rng.vec(num_blocks * bs * kvh * d, dtype);
+        let fresh_layer = || {
+            let mut cache = KvCache::<B>::new(spec, &device);
+            let mut layer = cache.take_layer(0);
+            layer.key = Tensor::from_data(TensorData::new(old_k.clone(), shape), (&device, dtype));
+            layer.value = Tensor::from_data(TensorData::new(old_v.clone(), shape), (&device, dtype));
+            layer
+        };
+        let qkv: Vec<f32> = rng.vec(tokens * (h + 2 * kvh) * d, dtype).iter().map(|v| v * 3.0).collect();
+        let qkv = Tensor::<B, 2>::from_data(TensorData::new(qkv, [tokens, (h + 2 * kvh) * d]), (&device, dtype));
+        let max_pos = 256;
+        let table = |f: fn(f32) -> f32| {
+            let v: Vec<f32> = (0..max_pos * d / 2).map(|i| f((i / (d / 2)) as f32 / (1.0 + (i % (d / 2)) as f32))).collect();
+            Tensor::<B, 2>::from_data(TensorData::new(v, [max_pos, d / 2]), (&device, DType::F32))
+        };
+        let positions: Vec<i32> = layout.positions().iter().map(|&p| p as i32).collect();
+        let positions = Tensor::<B, 1, Int>::from_data(TensorData::new(positions, [tokens]), (&device, DType::I32));
+        let rope = B::rope_for_step(table(f32::cos), table(f32::sin), positions, dtype);
+        let metadata = AttentionMetadata::<B>::new(&layout, &[None], &device);
+        let qkv_shape = QkvShape { num_heads: h, num_kv_heads: kvh, head_dim: d };
+
+        let before = ember_kernels::cuda::fallbacks().0 + ember_kernels::cuda::layer_op_fallbacks();
+        let (q, fused) = B::split_qkv_rope_and_cache(qkv.clone(), qkv_shape, None, &rope, fresh_layer(), &metadata);
+        let (eq, k, v) = B::split_qkv_rope(qkv, qkv_shape, None, &rope);
+        let separate = B::reshape_and_cache(fresh_layer(), k, v, &metadata);
+        assert_eq!(ember_kernels::cuda::fallbacks().0 + ember_kernels::cuda::layer_op_fallbacks(), before, "a kernel fell back");
+        let bits = |t: Tensor<B, 3>| t.into_data().convert::<f32>().to_vec::<f32>().unwrap();
+        let bits4 = |t: Tensor<B, 4>| t.into_data().convert::<f32>().to_vec::<f32>().unwrap();
+        assert_eq!(bits(q), bits(eq), "{dtype:?}: q differs");
+        let (fk, sk) = (bits4(fused.key), bits4(separate.key));
+        assert_ne!(fk, old_k, "{dtype:?}: the fused op wrote no key");
+        assert_eq!(fk, sk, "{dtype:?}: the key caches differ");
+        assert_eq!(bits4(fused.value), bits4(separate.value), "{dtype:?}: the value caches differ");
+        println!("split_qkv_rope_and_cache {dtype:?}: {tokens} tokens, the same q and caches as the two kernels");
+    }
+}
+
 /// `kernels/sampling.cu` against the reference token pick on the same device and inputs (f32
 /// and bf16 logits, per-row temperatures): the same tokens for greedy and sampled rows, never
 /// a truncated (-inf) token. The two sum the
@@ -236,7 +327,16 @@ fn sampling_matches_the_reference_pick() {
         return;
     }
     let device = Default::default();
-    let cases = [(1usize, 128_256usize, DType::F32), (64, 128_256, DType::F32), (7, 1000, DType::F32), (3, 5, DType::F32), (64, 128_256, DType::BF16)];
+    // Up to 16 rows take the split path (three launches), more the one-block-per-row kernel.
+    let cases = [
+        (1usize, 128_256usize, DType::F32),
+        (64, 128_256, DType::F32),
+        (7, 1000, DType::F32),
+        (3, 5, DType::F32),
+        (64, 128_256, DType::BF16),
+        (1, 128_256, DType::BF16),
+        (16, 32_000, DType::BF16),
+    ];
     for (rows, vocab, dtype) in cases {
         let mut rng = Lcg(vocab as u64 + rows as u64);
         let mut logits: Vec<f32> = rng.vec(rows * vocab, DType::F32).iter().map(|v| v * 12.0).collect();
@@ -252,7 +352,13 @@ fn sampling_matches_the_reference_pick() {
         // The values as the kernels see them (bf16 rounding makes ties at the maximum likely).
         let seen: Vec<f32> = x.clone().cast(DType::F32).into_data().to_vec().unwrap();
         let ours: Vec<i64> = B::sample_tokens(x.clone(), &uniforms, &temperatures).into_data().convert::<i64>().to_vec().unwrap();
-        let theirs: Vec<i64> = reference::sample_tokens(x, &uniforms, &temperatures).into_data().convert::<i64>().to_vec().unwrap();
+        let theirs: Vec<i64> = reference::sample_tokens(x.clone(), &uniforms, &temperatures).into_data().convert::<i64>().to_vec().unwrap();
+        // The other path over the same rows: the same chunks, sums in the same order, the same
+        // tokens bit for bit.
+        ember_kernels::cuda::set_sample_split_max_rows(if rows <= 16 { 0 } else { rows });
+        let other: Vec<i64> = B::sample_tokens(x.clone(), &uniforms, &temperatures).into_data().convert::<i64>().to_vec().unwrap();
+        ember_kernels::cuda::set_sample_split_max_rows(16);
+        assert_eq!(ours, other, "{rows}x{vocab} {dtype:?}: the split and one-launch paths picked different tokens");
         println!("sampling {rows}x{vocab} {dtype:?}: kernel {:?}... reference {:?}...", &ours[..rows.min(4)], &theirs[..rows.min(4)]);
         let mut neighbours = 0;
         for (r, (a, b)) in ours.iter().zip(&theirs).enumerate() {

@@ -7,7 +7,10 @@
 
 use burn_tensor::{Int, Tensor};
 
-use crate::{AttentionMetadata, AttentionParams, DeviceProfilerBackend, KvLayerCache, LayerOpsBackend, LinearBackend, SamplingBackend, StepGraphBackend, WeightUploadBackend, reference};
+use crate::{
+    AttentionMetadata, AttentionParams, DeviceProfilerBackend, KvLayerCache, LayerOpsBackend, LinearBackend, QkvShape, RmsNormWeights,
+    SamplingBackend, StepGraphBackend, StepRope, WeightUploadBackend, reference,
+};
 
 /// Paged attention and KV-cache operations.
 ///
@@ -25,6 +28,22 @@ pub trait PagedAttentionBackend: LinearBackend + LayerOpsBackend + SamplingBacke
         metadata: &AttentionMetadata<Self>,
     ) -> KvLayerCache<Self> {
         reference::reshape_and_cache(cache, key, value, metadata.slot_block_offsets.clone())
+    }
+
+    /// [`LayerOpsBackend::split_qkv_rope`] followed by [`Self::reshape_and_cache`] of its k and
+    /// v: returns q (`[num_tokens, num_heads, head_dim]`) and the updated cache. A backend may
+    /// fuse the two (the CUDA kernel writes k and v straight into their slots: one launch and
+    /// no k/v tensors).
+    fn split_qkv_rope_and_cache(
+        qkv: Tensor<Self, 2>,
+        shape: QkvShape,
+        qk_norm: Option<(&RmsNormWeights<Self>, &RmsNormWeights<Self>)>,
+        rope: &StepRope<Self>,
+        cache: KvLayerCache<Self>,
+        metadata: &AttentionMetadata<Self>,
+    ) -> (Tensor<Self, 3>, KvLayerCache<Self>) {
+        let (q, k, v) = Self::split_qkv_rope(qkv, shape, qk_norm, rope);
+        (q, Self::reshape_and_cache(cache, k, v, metadata))
     }
 
     /// Attention of the step's queries (`[num_tokens, num_heads, head_dim]`) over the cached keys

@@ -1,11 +1,14 @@
 //! [`LinearBackend`]: the backend-extension trait for the linear layers' product
 //! `y = x · Wᵀ` (W in the checkpoint's `[out, in]` layout). The default is burn's matmul, on
 //! every backend; the CUDA backend overrides it with its GEMV kernel for small batches
-//! (`kernels/gemv.cu`), the shape of decode steps.
+//! (`kernels/gemv.cu`), the shape of decode steps, and its GEMM above, and fuses the gated
+//! MLP's activation into the single-row gate/up GEMV.
 
 use std::sync::OnceLock;
 
 use burn_tensor::{Tensor, backend::Backend};
+
+use crate::Activation;
 
 /// Most rows a GEMV-capable backend runs through its GEMV rather than its GEMM, and so the
 /// largest decode batch a step graph can cover (the GEMM takes TMA descriptors, which graphs
@@ -27,6 +30,19 @@ pub trait LinearBackend: Backend {
             Some(b) => y + b.unsqueeze::<2>(),
             None => y,
         }
+    }
+
+    /// The gated MLP's first half in one op where the backend fuses it: `act(gate) * up` of
+    /// [`Self::linear`]`(x, weight, bias)` (`weight: [2n, in]`, the gate rows first) →
+    /// `[tokens, n]`, rounded as `LayerOpsBackend::act_and_mul` of the linear's output.
+    /// `None` (the default): no fused kernel for these inputs; the caller runs the two ops.
+    fn linear_act_and_mul(
+        _x: &Tensor<Self, 2>,
+        _weight: &Tensor<Self, 2>,
+        _bias: Option<&Tensor<Self, 1>>,
+        _activation: Activation,
+    ) -> Option<Tensor<Self, 2>> {
+        None
     }
 }
 

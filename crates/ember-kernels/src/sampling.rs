@@ -18,6 +18,14 @@ pub trait SamplingBackend: Backend {
     fn sample_tokens(logits: Tensor<Self, 2>, uniforms: &[f32], temperatures: &[f32]) -> Tensor<Self, 2, Int> {
         reference::sample_tokens(logits, uniforms, temperatures)
     }
+
+    /// [`Self::sample_tokens`] with the per-row parameters already on the device:
+    /// `row_params` is `[2 rows]` i32 words holding the f32 bits of the uniforms, then of the
+    /// temperatures (so that a step graph can take them as one of its i32 inputs and replay
+    /// the pick with new ones). `None` (the default): the backend has no such kernel.
+    fn sample_tokens_device(_logits: Tensor<Self, 2>, _row_params: Tensor<Self, 1, Int>) -> Option<Tensor<Self, 2, Int>> {
+        None
+    }
 }
 
 crate::reference_backends!(SamplingBackend);

@@ -6,8 +6,9 @@
 //! [`StepGraphBackend::end_step_graph`] the caller runs one forward pass eagerly (its results
 //! are valid); the backend records what that pass launched. The graph it returns replays the
 //! same launches on the same buffers: the caller then writes a new step's inputs into the
-//! capture's input tensors (same shapes) through [`StepGraph::replay`] and reads the capture's
-//! output tensor afterwards. Backends without graphs keep the default bodies (unsupported),
+//! capture's input tensors (same shapes) through [`StepGraph::replay`], which also reads back
+//! the small output tensors named at capture (the sampled token ids); larger outputs (the
+//! hidden states) stay in their captured tensors for the caller to read. Backends without graphs keep the default bodies (unsupported),
 //! and the engine runs every step eagerly.
 
 use burn_tensor::{Int, Tensor, backend::Backend};
@@ -16,11 +17,12 @@ use burn_tensor::{Int, Tensor, backend::Backend};
 pub trait StepGraph: Send {
     /// Writes `inputs` (i32 values, one slice per input tensor given at capture, in that
     /// order, each at most as long as its tensor) into the captured input buffers, runs the
-    /// graph and waits for it.
+    /// graph, waits for it, and copies the read-back tensors given at capture into `outputs`
+    /// (one slice each, in that order, each filled from the tensor's first elements).
     ///
     /// # Errors
-    /// A driver error, or inputs that do not fit the captured buffers.
-    fn replay(&mut self, inputs: &[&[i32]]) -> Result<(), String>;
+    /// A driver error, or inputs or outputs that do not fit the captured buffers.
+    fn replay(&mut self, inputs: &[&[i32]], outputs: &mut [&mut [i32]]) -> Result<(), String>;
 }
 
 /// Backends that can capture a forward pass into a [`StepGraph`].
@@ -41,7 +43,8 @@ pub trait StepGraphBackend: Backend {
     fn begin_step_graph(_device: &Self::Device) {}
 
     /// Stops recording and builds the graph; `inputs` are the i32 tensors the caller will
-    /// rewrite before each replay. `external` are buffers the caller keeps alive and in place
+    /// rewrite before each replay, `read_back` the i32 tensors each replay copies back to the
+    /// host. `external` are buffers the caller keeps alive and in place
     /// itself (the KV cache): the graph does not hold them, so that burn may still update them
     /// in place, and the caller must drop the graph if they move. Fails (and the caller stays
     /// eager) when anything launched during the recording cannot be replayed.
@@ -51,6 +54,7 @@ pub trait StepGraphBackend: Backend {
     fn end_step_graph(
         _device: &Self::Device,
         _inputs: &[Tensor<Self, 1, Int>],
+        _read_back: &[Tensor<Self, 2, Int>],
         _external: &[Tensor<Self, 4>],
     ) -> Result<Box<dyn StepGraph>, String> {
         Err("step graphs are not supported on this backend".into())

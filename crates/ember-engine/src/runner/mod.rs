@@ -18,7 +18,7 @@ use ember_models::DecoderModel;
 
 use crate::sampler::{self, RequestGenerators, SamplingRow, top_logprobs};
 use inputs::StepInputs;
-use step_graphs::{ForwardContext, StepGraphs};
+use step_graphs::{ForwardContext, GraphOutput, StepGraphs};
 use step_profile::{Phase, ProfilerRange, StepProfile};
 
 /// Runs the model for the scheduler, on backend `B`.
@@ -125,9 +125,25 @@ impl<B: PagedAttentionBackend> ModelRunner<B> {
 
         let block_size = self.kv_cache.spec().block_size;
         let step = StepInputs::build(out, scheduler, block_size);
+        let mut outputs = vec![RequestRunnerOutput::default(); out.scheduled.len()];
+        let rows = self.sampling_rows(&step, out, scheduler);
+        // A decode step (every row samples, in order) with plain sampling may sample inside its graph.
+        let in_order = step.prompt_rows.is_empty() && step.sample_rows.iter().enumerate().all(|(i, r)| r.row == i && r.scheduled == i);
+        let pick_params = if in_order && rows.len() == out.scheduled.len() {
+            sampler::plain_pick_params(&rows, self.model.config().vocab_size)
+        } else {
+            None
+        };
         let ctx = ForwardContext { model: &self.model, cache: &mut self.kv_cache, device: &self.device, windows: &self.windows };
-        let hidden = match self.graphs.forward(ctx, &step) {
-            Some(hidden) => hidden,
+        let hidden = match self.graphs.forward(ctx, &step, pick_params.as_deref()) {
+            Some(GraphOutput::Tokens(tokens)) => {
+                self.mark(Phase::Forward);
+                for (output, token) in outputs.iter_mut().zip(tokens) {
+                    output.sampled_token_id = Some(token);
+                }
+                return ModelRunnerOutput { outputs };
+            }
+            Some(GraphOutput::Hidden(hidden)) => hidden,
             None => {
                 let metadata = ember_kernels::AttentionMetadata::<B>::with_padded_groups(&step.layout, &self.windows, &self.device, self.padded_groups);
                 let input_ids = int_tensor::<B>(step.input_ids.clone(), &self.device);
@@ -138,39 +154,21 @@ impl<B: PagedAttentionBackend> ModelRunner<B> {
         };
         self.mark(Phase::Forward);
 
-        let mut outputs = vec![RequestRunnerOutput::default(); out.scheduled.len()];
         let num_sample = step.sample_rows.len();
         if num_sample + step.prompt_rows.len() == 0 {
             return ModelRunnerOutput { outputs }; // a prefill chunk that neither samples nor scores
         }
-        let rows: Vec<i64> = step
+        let logit_rows: Vec<i64> = step
             .sample_rows
             .iter()
             .map(|r| r.row)
             .chain(step.prompt_rows.iter().map(|r| r.row))
             .map(|r| r as i64)
             .collect();
-        let logits = self.model.compute_logits(hidden.select(0, int_tensor::<B>(rows, &self.device)));
+        let logits = self.model.compute_logits(hidden.select(0, int_tensor::<B>(logit_rows, &self.device)));
 
         if num_sample > 0 {
             let sample_logits = logits.clone().narrow(0, 0, num_sample);
-            let rows: Vec<SamplingRow<'_>> = step
-                .sample_rows
-                .iter()
-                .map(|r| {
-                    let s = &out.scheduled[r.scheduled];
-                    let request = scheduler.get_request(&s.request_id).expect("scheduled request exists");
-                    let params = s.sampling_params.as_ref();
-                    let uniform = if params.is_greedy() { 0.5 } else { self.generators.uniform(&s.request_id, params.seed) };
-                    SamplingRow {
-                        params,
-                        prompt: request.prompt_token_ids(),
-                        output: request.output_token_ids(),
-                        eos_token_ids: if params.ignore_eos { &[] } else { request.eos_token_ids() },
-                        uniform,
-                    }
-                })
-                .collect();
             let batch = sampler::sample(sample_logits, &rows);
             self.mark(Phase::Sample);
             let sampled = batch.read(&rows);
@@ -185,6 +183,27 @@ impl<B: PagedAttentionBackend> ModelRunner<B> {
             self.prompt_logprobs(prompt_logits, &step, out, &mut outputs);
         }
         ModelRunnerOutput { outputs }
+    }
+
+    /// The sampler's view of each row that samples this step, with its uniform drawn from the
+    /// request's generator (once per sampled token, whichever path then samples).
+    fn sampling_rows<'a>(&mut self, step: &StepInputs, out: &'a SchedulerOutput, scheduler: &'a Scheduler) -> Vec<SamplingRow<'a>> {
+        step.sample_rows
+            .iter()
+            .map(|r| {
+                let s = &out.scheduled[r.scheduled];
+                let request = scheduler.get_request(&s.request_id).expect("scheduled request exists");
+                let params = s.sampling_params.as_ref();
+                let uniform = if params.is_greedy() { 0.5 } else { self.generators.uniform(&s.request_id, params.seed) };
+                SamplingRow {
+                    params,
+                    prompt: request.prompt_token_ids(),
+                    output: request.output_token_ids(),
+                    eos_token_ids: if params.ignore_eos { &[] } else { request.eos_token_ids() },
+                    uniform,
+                }
+            })
+            .collect()
     }
 
     fn copy_blocks(&mut self, out: &SchedulerOutput) {

@@ -15,6 +15,12 @@
 //!    copied into the captured input buffers (block tables padded to `max_model_len`), the
 //!    graph runs, and the captured output tensor holds the hidden states.
 //!
+//! When the step's sampling needs nothing but a temperature per row ([`sampler::plain_pick_params`]),
+//! the graph also runs the LM head and the token pick, and a replay hands back the token ids
+//! (their f32 uniforms and temperatures are one more input): the host then waits once per
+//! step, for the ids, instead of launching the LM head and the sampler after the graph and
+//! waiting for them too.
+//!
 //! The graphs do not hold the KV cache (burn would then copy it instead of updating it in
 //! place); a step with copy-on-write block copies drops them, since the copy may move it.
 //!
@@ -28,7 +34,17 @@ use burn_tensor::{DType, Int, Tensor, TensorData};
 use ember_kernels::{AttentionMetadata, FlatHostMetadata, FlatMetadata, KvCache, PagedAttentionBackend, StepGraph};
 use ember_models::DecoderModel;
 
+use crate::sampler;
+
 use super::inputs::StepInputs;
+
+/// What a graph step produced.
+pub(crate) enum GraphOutput<B: PagedAttentionBackend> {
+    /// The final hidden states (the caller computes logits and samples).
+    Hidden(Tensor<B, 2>),
+    /// One sampled token per sequence (the graph sampled itself).
+    Tokens(Vec<u32>),
+}
 
 /// Largest decode batch run through a graph: the rows whose linear layers run the GEMV
 /// (`ember_kernels::gemv_max_rows`; the GEMM above takes TMA descriptors, which graphs do not
@@ -37,11 +53,20 @@ pub(crate) fn max_graph_seqs() -> usize {
     ember_kernels::gemv_max_rows()
 }
 
+/// Whether graphs may sample (`EMBER_GRAPH_SAMPLING=0`: never, to measure the difference;
+/// read once).
+fn graph_sampling() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("EMBER_GRAPH_SAMPLING").map_or(true, |v| v != "0"))
+}
+
 /// Which graph a decode step needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct GraphKey {
     num_seqs: usize,
     context: usize,
+    /// Whether the graph runs the LM head and the token pick too.
+    sampled: bool,
 }
 
 /// A captured step and the tensor its replays write the hidden states into.
@@ -49,6 +74,14 @@ struct Captured<B: PagedAttentionBackend> {
     graph: Box<dyn StepGraph>,
     hidden: Tensor<B, 2>,
     validated: bool,
+}
+
+/// An eager pass over graph-shaped inputs: the hidden states, the token ids when it sampled,
+/// and the tensors a replay rewrites, in replay order.
+struct EagerStep<B: PagedAttentionBackend> {
+    hidden: Tensor<B, 2>,
+    tokens: Option<Tensor<B, 2, Int>>,
+    inputs: Vec<Tensor<B, 1, Int>>,
 }
 
 /// The runner's step graphs.
@@ -83,9 +116,10 @@ impl<B: PagedAttentionBackend> StepGraphs<B> {
         Self { enabled, table_width: max_model_len.div_ceil(block_size).max(1), graphs: HashMap::new() }
     }
 
-    /// The step's hidden states through a graph, when it is a decode step graphs cover;
-    /// `None`: the caller runs it eagerly.
-    pub(crate) fn forward(&mut self, ctx: ForwardContext<'_, B>, step: &StepInputs) -> Option<Tensor<B, 2>> {
+    /// The step through a graph, when it is a decode step graphs cover; `None`: the caller
+    /// runs it eagerly. With `pick_params` (the step's sampling is plain: one row per
+    /// sequence, in order, [`sampler::plain_pick_params`]) the graph samples too and returns the tokens.
+    pub(crate) fn forward(&mut self, ctx: ForwardContext<'_, B>, step: &StepInputs, pick_params: Option<&[i32]>) -> Option<GraphOutput<B>> {
         let layout = &step.layout;
         let num_seqs = layout.seqs.len();
         if !self.enabled || num_seqs == 0 || num_seqs > max_graph_seqs() || layout.num_tokens() != num_seqs {
@@ -95,48 +129,70 @@ impl<B: PagedAttentionBackend> StepGraphs<B> {
         if host.max_blocks_per_seq != self.table_width {
             return None;
         }
-        let key = GraphKey { num_seqs, context: B::step_graph_context_key(num_seqs, host.max_context_len) };
+        // Gemma2's final soft-capping is burn ops, which a graph cannot record.
+        let pick_params = pick_params.filter(|_| ctx.model.config().final_logit_softcap.is_none() && graph_sampling());
+        let context = B::step_graph_context_key(num_seqs, host.max_context_len);
+        let key = GraphKey { num_seqs, context, sampled: pick_params.is_some() };
         let ids: Vec<i32> = step.input_ids.iter().map(|&t| t as i32).collect();
         if !self.graphs.contains_key(&key) {
-            return Some(self.capture(ctx, step, key, ids, host));
+            return Some(self.capture(ctx, step, key, ids, host, pick_params));
         }
         let captured = self.graphs.get_mut(&key).expect("checked above");
         let _ = B::sync(ctx.device); // earlier steps' cubecl work is done before the graph runs
-        let inputs: [&[i32]; 5] = [&ids, &host.token_pos, &host.slot_mapping, &host.token_seq, &host.block_tables];
-        if let Err(why) = captured.graph.replay(&inputs) {
+        let mut inputs: Vec<&[i32]> = vec![&ids, &host.token_pos, &host.slot_mapping, &host.token_seq, &host.block_tables];
+        inputs.extend(pick_params);
+        let mut tokens = vec![0i32; if pick_params.is_some() { num_seqs } else { 0 }];
+        let mut outputs: Vec<&mut [i32]> = if pick_params.is_some() { vec![&mut tokens] } else { Vec::new() };
+        if let Err(why) = captured.graph.replay(&inputs, &mut outputs) {
             self.disable(&format!("a replay failed: {why}"));
             return None;
         }
         let hidden = captured.hidden.clone();
+        let replayed = || match pick_params {
+            Some(_) => GraphOutput::Tokens(tokens.iter().map(|&t| t as u32).collect()),
+            None => GraphOutput::Hidden(hidden.clone()),
+        };
         if captured.validated {
-            return Some(hidden);
+            return Some(replayed());
         }
-        let eager = eager_forward(ctx, step, ids, host).0;
-        let (graph_bits, eager_bits) = (hidden.clone().into_data(), eager.clone().into_data());
-        if graph_bits.as_bytes() == eager_bits.as_bytes() {
+        let eager = eager_step(ctx, step, ids, host, pick_params);
+        let same_hidden = hidden.clone().into_data().as_bytes() == eager.hidden.clone().into_data().as_bytes();
+        let same_tokens = eager.tokens.as_ref().is_none_or(|t| sampler::read_ids(t.clone().into_data()) == tokens.iter().map(|&t| t as u32).collect::<Vec<_>>());
+        if same_hidden && same_tokens {
             self.graphs.get_mut(&key).expect("checked above").validated = true;
-            tracing::debug!(num_seqs, "step graph matches the eager pass");
-            Some(hidden)
+            tracing::debug!(num_seqs, sampled = key.sampled, "step graph matches the eager pass");
+            Some(replayed())
         } else {
             self.disable("a replay differs from the eager pass (a launch was not recorded)");
-            Some(eager)
+            Some(eager.output())
         }
     }
 
     /// Runs the step eagerly while the backend records it, and keeps the graph.
-    fn capture(&mut self, ctx: ForwardContext<'_, B>, step: &StepInputs, key: GraphKey, ids: Vec<i32>, host: FlatHostMetadata) -> Tensor<B, 2> {
+    fn capture(
+        &mut self,
+        ctx: ForwardContext<'_, B>,
+        step: &StepInputs,
+        key: GraphKey,
+        ids: Vec<i32>,
+        host: FlatHostMetadata,
+        pick_params: Option<&[i32]>,
+    ) -> GraphOutput<B> {
         let device = ctx.device.clone();
         let cache = ctx.cache.tensors();
         B::begin_step_graph(&device);
-        let (hidden, inputs) = eager_forward(ctx, step, ids, host);
-        match B::end_step_graph(&device, &inputs, &cache) {
+        let eager = eager_step(ctx, step, ids, host, pick_params);
+        let read_back: Vec<Tensor<B, 2, Int>> = eager.tokens.iter().cloned().collect();
+        let graph = B::end_step_graph(&device, &eager.inputs, &read_back, &cache);
+        let graph = if key.sampled && eager.tokens.is_none() { Err("the backend has no token pick on the device".into()) } else { graph };
+        match graph {
             Ok(graph) => {
-                tracing::debug!(num_seqs = key.num_seqs, context = key.context, "captured a step graph");
-                self.graphs.insert(key, Captured { graph, hidden: hidden.clone(), validated: false });
+                tracing::debug!(num_seqs = key.num_seqs, context = key.context, sampled = key.sampled, "captured a step graph");
+                self.graphs.insert(key, Captured { graph, hidden: eager.hidden.clone(), validated: false });
             }
             Err(why) => self.disable(&format!("the capture failed: {why}")),
         }
-        hidden
+        eager.output()
     }
 
     /// Drops every captured graph (they are captured again when needed): the KV cache's
@@ -152,21 +208,38 @@ impl<B: PagedAttentionBackend> StepGraphs<B> {
     }
 }
 
-/// The eager forward pass over graph-shaped inputs (i32 ids and positions, block tables of
-/// the fixed width); returns the hidden states and the input tensors in replay order.
-fn eager_forward<B: PagedAttentionBackend>(
+impl<B: PagedAttentionBackend> EagerStep<B> {
+    /// What the step produced, read as a graph step's output.
+    fn output(self) -> GraphOutput<B> {
+        match self.tokens {
+            Some(tokens) => GraphOutput::Tokens(sampler::read_ids(tokens.into_data())),
+            None => GraphOutput::Hidden(self.hidden),
+        }
+    }
+}
+
+/// The eager pass over graph-shaped inputs (i32 ids and positions, block tables of the fixed
+/// width): the forward pass, and with `pick_params` the LM head over every row and the
+/// device's token pick.
+fn eager_step<B: PagedAttentionBackend>(
     ctx: ForwardContext<'_, B>,
     step: &StepInputs,
     ids: Vec<i32>,
     host: FlatHostMetadata,
-) -> (Tensor<B, 2>, Vec<Tensor<B, 1, Int>>) {
+    pick_params: Option<&[i32]>,
+) -> EagerStep<B> {
     let len = ids.len();
     let ids = Tensor::<B, 1, Int>::from_data(TensorData::new(ids, [len]), (ctx.device, DType::I32));
     let mut metadata = AttentionMetadata::<B>::with_padded_groups(&step.layout, ctx.windows, ctx.device, false);
     metadata.flat = FlatMetadata::upload(host, ctx.device);
     let flat = &metadata.flat;
     let tables = flat.block_tables.clone().reshape([flat.block_tables.dims().iter().product::<usize>()]);
-    let inputs = vec![ids.clone(), flat.token_pos.clone(), flat.slot_mapping.clone(), flat.token_seq.clone(), tables];
+    let mut inputs = vec![ids.clone(), flat.token_pos.clone(), flat.slot_mapping.clone(), flat.token_seq.clone(), tables];
     let hidden = ctx.model.forward(ids, flat.token_pos.clone(), ctx.cache, &metadata);
-    (hidden, inputs)
+    let tokens = pick_params.and_then(|params| {
+        let params = Tensor::<B, 1, Int>::from_data(TensorData::new(params.to_vec(), [params.len()]), (ctx.device, DType::I32));
+        inputs.push(params.clone());
+        B::sample_tokens_device(ctx.model.compute_logits(hidden.clone()), params)
+    });
+    EagerStep { hidden, tokens, inputs }
 }

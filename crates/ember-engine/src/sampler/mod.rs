@@ -49,10 +49,7 @@ pub(crate) struct SampledToken {
 pub(crate) fn sample<B: SamplingBackend>(logits: Tensor<B, 2>, rows: &[SamplingRow<'_>]) -> SampledBatch<B> {
     let device = logits.device();
     let [_, vocab] = logits.dims();
-    // Greedy rows are marked by a negative uniform; they keep temperature 1 (the argmax is the
-    // same after truncation, which always keeps the top token).
-    let uniforms: Vec<f32> = rows.iter().map(|r| if r.params.is_greedy() { -1.0 } else { r.uniform }).collect();
-    let temperatures: Vec<f32> = rows.iter().map(|r| if r.params.is_greedy() { 1.0 } else { r.params.temperature }).collect();
+    let (uniforms, temperatures) = pick_params(rows);
     let max_logprobs = rows.iter().filter_map(|r| r.params.logprobs).max();
     let updates = penalties::collect(rows, vocab);
     if max_logprobs.is_none() && updates.is_none() && !truncation::needed(rows, vocab) {
@@ -74,6 +71,28 @@ pub(crate) fn sample<B: SamplingBackend>(logits: Tensor<B, 2>, rows: &[SamplingR
     let token_ids = B::sample_tokens(logits, &uniforms, &ones);
     let logprobs = raw_logprobs.map(|lp| top_logprobs(lp, token_ids.clone(), max_logprobs.unwrap_or(0)));
     SampledBatch { token_ids, logprobs }
+}
+
+/// The pick's per-row uniforms and temperatures. Greedy rows are marked by a negative
+/// uniform; they keep temperature 1 (the argmax is the same after truncation, which always
+/// keeps the top token).
+fn pick_params(rows: &[SamplingRow<'_>]) -> (Vec<f32>, Vec<f32>) {
+    let uniforms = rows.iter().map(|r| if r.params.is_greedy() { -1.0 } else { r.uniform }).collect();
+    let temperatures = rows.iter().map(|r| if r.params.is_greedy() { 1.0 } else { r.params.temperature }).collect();
+    (uniforms, temperatures)
+}
+
+/// When the rows take [`sample`]'s plain path (nothing but a temperature: no logprobs,
+/// penalties, bias, min_tokens or truncation), the pick's parameters as the device expects
+/// them ([`SamplingBackend::sample_tokens_device`]: the f32 bits of the uniforms, then of the
+/// temperatures), so that a step graph can sample itself; `None` otherwise.
+pub(crate) fn plain_pick_params(rows: &[SamplingRow<'_>], vocab: usize) -> Option<Vec<i32>> {
+    let plain = rows.iter().all(|r| r.params.logprobs.is_none()) && penalties::collect(rows, vocab).is_none() && !truncation::needed(rows, vocab);
+    if !plain {
+        return None;
+    }
+    let (uniforms, temperatures) = pick_params(rows);
+    Some(uniforms.iter().chain(&temperatures).map(|v| v.to_bits() as i32).collect())
 }
 
 impl<B: Backend> SampledBatch<B> {

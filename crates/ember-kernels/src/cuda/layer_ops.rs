@@ -164,7 +164,50 @@ fn qk_norms<B: burn_tensor::backend::Backend<FloatTensorPrimitive = Cube>>(
     Some(Some((qs, ks, qn.eps, qn.style)))
 }
 
-fn split_qkv_rope(qkv: &Cube, shape: QkvShape, norms: Option<QkNorms>, cos: &Cube, sin: &Cube, positions: &Cube) -> Option<(Cube, Cube, Cube)> {
+/// The rope kernels that write k and v into the paged caches (reshape_and_cache fused in).
+fn rope_cache_kernels() -> &'static PerDtype {
+    static CELL: OnceLock<PerDtype> = OnceLock::new();
+    let names = ["ember_split_qkv_rope_cache_f32", "ember_split_qkv_rope_cache_f16", "ember_split_qkv_rope_cache_bf16"];
+    kernels(&CELL, LAYER_OPS, names, ROPE_WARPS * 32)
+}
+
+/// Where the rope kernel writes k and v: its own outputs, or the paged caches' slots.
+#[derive(Clone, Copy)]
+enum KvDestination<'a> {
+    Outputs,
+    /// Key cache, value cache (`[blocks, block_size, kv_heads, head_dim]`), slot per token (i32).
+    Cache(&'a Cube, &'a Cube, &'a Cube),
+}
+
+/// [`LayerOpsBackend::split_qkv_rope`] with k and v written into their cache slots instead of
+/// returned (`crate::PagedAttentionBackend::split_qkv_rope_and_cache`): returns q, or `None`
+/// when a kernel does not cover the inputs (nothing was written). `rope`: cos table, sin table,
+/// positions.
+pub(super) fn split_qkv_rope_into_cache<B: burn_tensor::backend::Backend<FloatTensorPrimitive = Cube>>(
+    qkv: &Tensor<B, 2>,
+    shape: QkvShape,
+    qk_norm: Option<(&RmsNormWeights<B>, &RmsNormWeights<B>)>,
+    rope: (&Cube, &Cube, &Cube),
+    key_cache: &Cube,
+    value_cache: &Cube,
+    slots: &Cube,
+) -> Option<Cube> {
+    let (cos, sin, positions) = rope;
+    let cache = KvDestination::Cache(key_cache, value_cache, slots);
+    let (q, _) = split_qkv_rope(&float(qkv), shape, qk_norms(qk_norm)?, cos, sin, positions, cache)?;
+    Some(q)
+}
+
+/// q, and k and v unless they went to the cache.
+fn split_qkv_rope(
+    qkv: &Cube,
+    shape: QkvShape,
+    norms: Option<QkNorms>,
+    cos: &Cube,
+    sin: &Cube,
+    positions: &Cube,
+    kv: KvDestination<'_>,
+) -> Option<(Cube, Option<(Cube, Cube)>)> {
     let index = suffix(qkv.dtype)?;
     let QkvShape { num_heads: h, num_kv_heads: kvh, head_dim: d } = shape;
     let [tokens, row] = qkv.meta.shape().dims::<2>();
@@ -174,11 +217,20 @@ fn split_qkv_rope(qkv: &Cube, shape: QkvShape, norms: Option<QkNorms>, cos: &Cub
     if row != (h + 2 * kvh) * d || d % 2 != 0 || !tables_ok || positions.dtype != DType::I32 || !positions.is_contiguous() {
         return None;
     }
+    if let KvDestination::Cache(key_cache, value_cache, slots) = kv {
+        let cache_ok = |c: &Cube| c.dtype == qkv.dtype && c.is_contiguous() && c.meta.shape().dims::<4>()[2..] == [kvh, d];
+        let slots_ok = slots.dtype == DType::I32 && slots.is_contiguous() && slots.meta.shape().num_elements() == tokens;
+        if !cache_ok(key_cache) || !cache_ok(value_cache) || key_cache.meta.shape() != value_cache.meta.shape() || !slots_ok {
+            return None;
+        }
+    }
     let q = empty_like(qkv, vec![tokens, h, d]);
-    let k = empty_like(qkv, vec![tokens, kvh, d]);
-    let v = empty_like(qkv, vec![tokens, kvh, d]);
+    let kv_out = match kv {
+        KvDestination::Outputs => Some((empty_like(qkv, vec![tokens, kvh, d]), empty_like(qkv, vec![tokens, kvh, d]))),
+        KvDestination::Cache(..) => None,
+    };
     if tokens == 0 {
-        return Some((q, k, v));
+        return Some((q, kv_out));
     }
     let (eps, style) = norms.as_ref().map_or((0.0, NormStyle::Weight), |n| (n.2, n.3));
     let scale_binding = |i: usize| match &norms {
@@ -193,13 +245,19 @@ fn split_qkv_rope(qkv: &Cube, shape: QkvShape, norms: Option<QkNorms>, cos: &Cub
         scale_binding(0),
         scale_binding(1),
         q.handle.clone(),
-        k.handle.clone(),
-        v.handle.clone(),
     ];
+    let (kernel, buffers) = match (&kv, &kv_out) {
+        (_, Some((k, v))) => (&rope_kernels().0[index], [buffers, vec![k.handle.clone(), v.handle.clone()]].concat()),
+        (KvDestination::Outputs, None) => unreachable!("outputs are allocated for KvDestination::Outputs"),
+        (KvDestination::Cache(key_cache, value_cache, slots), None) => {
+            let targets = vec![key_cache.handle.clone(), value_cache.handle.clone(), slots.handle.clone()];
+            (&rope_cache_kernels().0[index], [buffers, targets].concat())
+        }
+    };
     let p = pack_u32(&[h as u32, kvh as u32, d as u32, qkv_stride as u32, table_stride as u32, norms.is_some() as u32, style_code(style), (eps as f32).to_bits()]);
     let grid = (tokens as u32, ((h + 2 * kvh) as u32).div_ceil(ROPE_WARPS), 1);
-    launch(&qkv.client, &rope_kernels().0[index], grid, buffers, p);
-    Some((q, k, v))
+    launch(&qkv.client, kernel, grid, buffers, p);
+    Some((q, kv_out))
 }
 
 fn wrap<B: burn_tensor::backend::Backend<FloatTensorPrimitive = Cube>, const D: usize>(t: Cube) -> Tensor<B, D> {
@@ -267,10 +325,10 @@ where
     ) -> (Tensor<Self, 3>, Tensor<Self, 3>, Tensor<Self, 3>) {
         let positions = rope.positions.clone().into_primitive();
         let launched = qk_norms(qk_norm)
-            .and_then(|norms| split_qkv_rope(&float(&qkv), shape, norms, &float(&rope.cos_table), &float(&rope.sin_table), &positions));
+            .and_then(|norms| split_qkv_rope(&float(&qkv), shape, norms, &float(&rope.cos_table), &float(&rope.sin_table), &positions, KvDestination::Outputs));
         match launched {
-            Some((q, k, v)) => (wrap(q), wrap(k), wrap(v)),
-            None => {
+            Some((q, Some((k, v)))) => (wrap(q), wrap(k), wrap(v)),
+            _ => {
                 fell_back();
                 reference::split_qkv_rope(qkv, shape, qk_norm, rope)
             }

@@ -26,6 +26,7 @@ pub use layer_ops::layer_op_fallbacks;
 pub use attention::{LAST_FALLBACK, PARTITION_SIZE, attention_supported};
 pub use attention_kernel::{AttentionKernel, attention_kernel, set_attention_kernel};
 pub use ops::GEMV_MAX_ROWS;
+pub use sampling::set_sample_split_max_rows;
 pub use step_graph::{step_graph_captures, step_graph_replays};
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -47,7 +48,7 @@ pub fn fallbacks() -> (usize, usize) {
     (CACHE_FALLBACKS.load(Ordering::Relaxed), ATTENTION_FALLBACKS.load(Ordering::Relaxed))
 }
 
-use crate::{AttentionMetadata, AttentionParams, KvLayerCache, LinearBackend, PagedAttentionBackend, reference};
+use crate::{AttentionMetadata, AttentionParams, KvLayerCache, LinearBackend, PagedAttentionBackend, QkvShape, RmsNormWeights, StepRope, reference};
 
 impl<F, I, BT> PagedAttentionBackend for CubeBackend<CudaRuntime, F, I, BT>
 where
@@ -76,6 +77,38 @@ where
         }
         CACHE_FALLBACKS.fetch_add(1, Ordering::Relaxed);
         reference::reshape_and_cache(cache, key, value, metadata.slot_block_offsets.clone())
+    }
+
+    fn split_qkv_rope_and_cache(
+        qkv: Tensor<Self, 2>,
+        shape: QkvShape,
+        qk_norm: Option<(&RmsNormWeights<Self>, &RmsNormWeights<Self>)>,
+        rope: &StepRope<Self>,
+        cache: KvLayerCache<Self>,
+        metadata: &AttentionMetadata<Self>,
+    ) -> (Tensor<Self, 3>, KvLayerCache<Self>) {
+        if !fusions_enabled() {
+            let (q, k, v) = <Self as crate::LayerOpsBackend>::split_qkv_rope(qkv, shape, qk_norm, rope);
+            return (q, Self::reshape_and_cache(cache, k, v, metadata));
+        }
+        let key_cache = cache.key.into_primitive().tensor();
+        let value_cache = cache.value.into_primitive().tensor();
+        let slots = metadata.flat.slot_mapping.clone().into_primitive();
+        let tables = (rope.cos_table.clone().into_primitive().tensor(), rope.sin_table.clone().into_primitive().tensor());
+        let positions = rope.positions.clone().into_primitive();
+        let rope_parts = (&tables.0, &tables.1, &positions);
+        let q = layer_ops::split_qkv_rope_into_cache(&qkv, shape, qk_norm, rope_parts, &key_cache, &value_cache, &slots);
+        let cache = KvLayerCache {
+            key: Tensor::from_primitive(TensorPrimitive::Float(key_cache)),
+            value: Tensor::from_primitive(TensorPrimitive::Float(value_cache)),
+        };
+        match q {
+            Some(q) => (Tensor::from_primitive(TensorPrimitive::Float(q)), cache),
+            None => {
+                let (q, k, v) = <Self as crate::LayerOpsBackend>::split_qkv_rope(qkv, shape, qk_norm, rope);
+                (q, Self::reshape_and_cache(cache, k, v, metadata))
+            }
+        }
     }
 
     fn paged_attention(
@@ -147,6 +180,33 @@ where
             }
         }
     }
+
+    fn linear_act_and_mul(
+        x: &Tensor<Self, 2>,
+        weight: &Tensor<Self, 2>,
+        bias: Option<&Tensor<Self, 1>>,
+        activation: crate::Activation,
+    ) -> Option<Tensor<Self, 2>> {
+        let code = match activation {
+            crate::Activation::Silu => 0,
+            crate::Activation::GeluTanh => 1,
+            crate::Activation::Gelu => return None,
+        };
+        if !fusions_enabled() || x.dims()[0] != 1 {
+            return None;
+        }
+        let bias = bias.map(|b| b.clone().into_primitive().tensor());
+        let y = ops::gemv_gated(&x.clone().into_primitive().tensor(), &weight.clone().into_primitive().tensor(), bias.as_ref(), code)?;
+        Some(Tensor::from_primitive(TensorPrimitive::Float(y)))
+    }
+}
+
+/// Whether decode steps use the fused kernels (the gate/up GEMV with the activation, the rope
+/// kernel writing the KV cache): `EMBER_CUDA_FUSE=0` runs the separate kernels instead, to
+/// compare them (read once).
+fn fusions_enabled() -> bool {
+    static FUSE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *FUSE.get_or_init(|| std::env::var("EMBER_CUDA_FUSE").map_or(true, |v| v != "0"))
 }
 
 /// `EMBER_CUDA_GEMM=burn` routes batches above the GEMV's rows to burn's matmul instead of

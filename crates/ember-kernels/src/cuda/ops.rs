@@ -141,6 +141,37 @@ pub fn gemv(x: &CubeTensor<CudaRuntime>, weight: &CubeTensor<CudaRuntime>, bias:
     Some(y)
 }
 
+fn gemv_gated_kernels() -> &'static PerDtype {
+    static CELL: OnceLock<PerDtype> = OnceLock::new();
+    kernels(&CELL, GEMV, ["ember_gemv_f32_gated", "ember_gemv_f16_gated", "ember_gemv_bf16_gated"], 256)
+}
+
+/// `act(gate) * up` of `x [1, k] · weightᵀ` (`weight [2n, k]`, gate rows first) in one launch
+/// (`activation`: `EMBER_ACT_*`); `None` when the inputs don't fit the kernel.
+pub fn gemv_gated(
+    x: &CubeTensor<CudaRuntime>,
+    weight: &CubeTensor<CudaRuntime>,
+    bias: Option<&CubeTensor<CudaRuntime>>,
+    activation: u32,
+) -> Option<CubeTensor<CudaRuntime>> {
+    let index = suffix(x.dtype)?;
+    let [m, k] = x.meta.shape().dims::<2>();
+    let two_n = weight.meta.shape().dims::<2>()[0];
+    if m != 1 || two_n % 2 != 0 {
+        return None;
+    }
+    let n = two_n / 2;
+    let (x_stride, w_stride) = linear_strides(x, weight)?;
+    let bias = bias_binding(x, weight, bias)?;
+    let y = empty_device_contiguous_dtype(x.client.clone(), x.device.clone(), Shape::new([1, n]), x.dtype);
+    let has_bias = bias.is_some() as u32;
+    let bias = bias.unwrap_or_else(|| x.handle.clone());
+    let buffers = vec![x.handle.clone(), weight.handle.clone(), y.handle.clone(), bias];
+    let grid = (n.div_ceil(8) as u32, 1, 1);
+    launch(&x.client, &gemv_gated_kernels().0[index], grid, buffers, pack_u32(&[n as u32, k as u32, x_stride, w_stride, has_bias, activation]));
+    Some(y)
+}
+
 /// Writes `key`/`value` (`[tokens, kv_heads, head_dim]`) into the caches at `slots`
 /// (`[tokens]`, i32) in place. `None` (nothing written) when the inputs don't fit the kernel.
 pub fn reshape_and_cache(

@@ -17,7 +17,8 @@
 //! of each graph with an eager pass and drops graphs on any difference.
 //!
 //! A replay copies the new inputs into the captured input buffers, launches the graph on
-//! the graph's stream and waits for it; the caller syncs cubecl's stream before (earlier steps'
+//! the graph's stream, copies the read-back buffers (the sampled token ids) to the host and
+//! waits; the caller syncs cubecl's stream before (earlier steps'
 //! work is ordered before the graph by the two host waits, not by stream order).
 //!
 //! Kernels whose file promises to wait for the previous kernel itself
@@ -173,7 +174,7 @@ pub fn begin_capture() {
 
 /// Ends the recording and captures it into a graph on device `index`. The graph keeps every
 /// buffer it touches alive except `external` ones (the caller's KV cache).
-pub fn end_capture(index: usize, inputs: &[Handle], external: &[Handle]) -> Result<CudaStepGraph, String> {
+pub fn end_capture(index: usize, inputs: &[Handle], read_back: &[Handle], external: &[Handle]) -> Result<CudaStepGraph, String> {
     let recording = RECORDING.take().ok_or("no step-graph capture is open")?;
     if let Some(why) = recording.unsupported {
         return Err(why);
@@ -193,6 +194,7 @@ pub fn end_capture(index: usize, inputs: &[Handle], external: &[Handle]) -> Resu
         launches.push((function(&launch.kernel, &ctx)?, pointers));
     }
     let inputs = inputs.iter().map(resolve).collect::<Result<Vec<_>, _>>()?;
+    let read_back = read_back.iter().map(resolve).collect::<Result<Vec<_>, _>>()?;
     let external = external.iter().map(|h| resolve(h).map(|r| r.0)).collect::<Result<std::collections::HashSet<u64>, _>>()?;
 
     ctx.bind_to_thread().map_err(|e| format!("{e:?}"))?;
@@ -230,7 +232,7 @@ pub fn end_capture(index: usize, inputs: &[Handle], external: &[Handle]) -> Resu
         .map(|(h, _)| h)
         .collect();
     CAPTURES.fetch_add(1, Ordering::Relaxed);
-    Ok(CudaStepGraph { graph, stream, inputs, _buffers: buffers })
+    Ok(CudaStepGraph { graph, stream, inputs, read_back, _buffers: buffers })
 }
 
 /// Whether graphs use programmatic dependent launch (Hopper and later; `EMBER_CUDA_PDL=0`: no).
@@ -283,6 +285,9 @@ pub struct CudaStepGraph {
     stream: Arc<CudaStream>,
     /// Device pointer and size in bytes of each input buffer.
     inputs: Vec<(u64, usize)>,
+    /// Device pointer and size in bytes of each buffer read back after a replay (also held in
+    /// `_buffers`: the recorded launches wrote them).
+    read_back: Vec<(u64, usize)>,
     /// Keeps the graph's buffers allocated (cubecl frees memory when the last handle goes),
     /// all but the external ones.
     _buffers: Vec<Handle>,
@@ -293,9 +298,10 @@ pub struct CudaStepGraph {
 unsafe impl Send for CudaStepGraph {}
 
 impl StepGraph for CudaStepGraph {
-    fn replay(&mut self, inputs: &[&[i32]]) -> Result<(), String> {
-        if inputs.len() != self.inputs.len() {
-            return Err(format!("{} inputs for a graph captured with {}", inputs.len(), self.inputs.len()));
+    fn replay(&mut self, inputs: &[&[i32]], outputs: &mut [&mut [i32]]) -> Result<(), String> {
+        if inputs.len() != self.inputs.len() || outputs.len() != self.read_back.len() {
+            let (i, o) = (self.inputs.len(), self.read_back.len());
+            return Err(format!("{} inputs and {} outputs for a graph captured with {i} and {o}", inputs.len(), outputs.len()));
         }
         self.stream.context().bind_to_thread().map_err(|e| format!("{e:?}"))?;
         for (&(ptr, size), data) in self.inputs.iter().zip(inputs) {
@@ -307,6 +313,14 @@ impl StepGraph for CudaStepGraph {
             unsafe { result::memcpy_htod_async(ptr, data, self.stream.cu_stream()) }.map_err(|e| format!("{e:?}"))?;
         }
         self.graph.launch().map_err(|e| format!("{e:?}"))?;
+        for (&(ptr, size), out) in self.read_back.iter().zip(outputs.iter_mut()) {
+            if std::mem::size_of_val(*out) > size {
+                return Err(format!("{} bytes read back from a buffer of {size}", std::mem::size_of_val(*out)));
+            }
+            // SAFETY: `ptr` is a live buffer of `size` bytes held by the graph; `out` outlives
+            // the synchronize below, which completes the copy.
+            unsafe { result::memcpy_dtoh_async(*out, ptr, self.stream.cu_stream()) }.map_err(|e| format!("{e:?}"))?;
+        }
         self.stream.synchronize().map_err(|e| format!("{e:?}"))?;
         REPLAYS.fetch_add(1, Ordering::Relaxed);
         Ok(())
@@ -333,9 +347,15 @@ where
         begin_capture();
     }
 
-    fn end_step_graph(device: &CudaDevice, inputs: &[Tensor<Self, 1, Int>], external: &[Tensor<Self, 4>]) -> Result<Box<dyn StepGraph>, String> {
+    fn end_step_graph(
+        device: &CudaDevice,
+        inputs: &[Tensor<Self, 1, Int>],
+        read_back: &[Tensor<Self, 2, Int>],
+        external: &[Tensor<Self, 4>],
+    ) -> Result<Box<dyn StepGraph>, String> {
         let handles: Vec<Handle> = inputs.iter().map(|t| t.clone().into_primitive().handle).collect();
+        let read_back: Vec<Handle> = read_back.iter().map(|t| t.clone().into_primitive().handle).collect();
         let external: Vec<Handle> = external.iter().map(|t| t.clone().into_primitive().tensor().handle).collect();
-        Ok(Box::new(end_capture(device.index, &handles, &external)?))
+        Ok(Box::new(end_capture(device.index, &handles, &read_back, &external)?))
     }
 }

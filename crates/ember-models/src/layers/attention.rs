@@ -67,10 +67,7 @@ impl<B: PagedAttentionBackend> AttentionBlock<B> {
             (Some(qn), Some(kn)) => Some((qn.weights(), kn.weights())),
             _ => None,
         };
-        let (q, k, v) = B::split_qkv_rope(qkv, shape, qk_norm, rope);
-
-        let layer_cache = cache.take_layer(layer);
-        let layer_cache = B::reshape_and_cache(layer_cache, k, v, metadata);
+        let (q, layer_cache) = B::split_qkv_rope_and_cache(qkv, shape, qk_norm, rope, cache.take_layer(layer), metadata);
         let out = B::paged_attention(q, &layer_cache, metadata, &self.params);
         cache.put_layer(layer, layer_cache);
         self.o_proj.forward_kernel(out.reshape([tokens, h * d]))

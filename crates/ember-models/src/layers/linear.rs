@@ -63,6 +63,12 @@ impl<B: LinearBackend> Linear<B> {
     pub fn forward_kernel(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
         <B as LinearBackend>::linear(x, self.weight.clone(), self.bias.clone())
     }
+
+    /// `act(gate) * up` of a fused gate/up projection in one op, when the backend has a fused
+    /// kernel for `x` ([`LinearBackend::linear_act_and_mul`]); `None` otherwise.
+    pub fn forward_act_and_mul(&self, x: &Tensor<B, 2>, activation: ember_kernels::Activation) -> Option<Tensor<B, 2>> {
+        <B as LinearBackend>::linear_act_and_mul(x, &self.weight, self.bias.as_ref(), activation)
+    }
 }
 
 fn refs(names: &[String]) -> Vec<&str> {

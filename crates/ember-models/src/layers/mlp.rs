@@ -42,9 +42,15 @@ impl<B: Backend> GatedMlp<B> {
 impl<B: LinearBackend + LayerOpsBackend> GatedMlp<B> {
     /// `x: [tokens, hidden]` → `[tokens, hidden]`.
     pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        let gate_up = self.gate_up.forward_kernel(x);
-        debug_assert_eq!(gate_up.dims()[1], 2 * self.intermediate_size);
-        self.down.forward_kernel(B::act_and_mul(gate_up, self.activation))
+        let hidden = match self.gate_up.forward_act_and_mul(&x, self.activation) {
+            Some(fused) => fused,
+            None => {
+                let gate_up = self.gate_up.forward_kernel(x);
+                debug_assert_eq!(gate_up.dims()[1], 2 * self.intermediate_size);
+                B::act_and_mul(gate_up, self.activation)
+            }
+        };
+        self.down.forward_kernel(hidden)
     }
 }
 
