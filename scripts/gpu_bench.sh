@@ -13,6 +13,9 @@
 #   overlap     batch 1 and 8 with the short kernels waiting before they trigger the next
 #               (EMBER_PDL_ORDER=wait_first) instead of after
 #   profile     batch 1 again with EMBER_PROFILE_SYNC=1: the device time of forward and sampler
+#   ablate      batch 1, 2 rounds of: normal, then each kernel class skipped in decode steps
+#               (EMBER_ABLATE=norm / attention / square_gemv / all three; wrong tokens by
+#               design): the latency each costs inside the step graph; plus the prefill alone
 #   ncu         Nsight Compute's time of every kernel of one decode step of the throughput run
 #               with >= ${NCU_SEQS:-700} sequences (EMBER_PROFILE_DECODE_SEQS), summed per kernel
 #               into /tmp/ncu_step.txt
@@ -60,6 +63,16 @@ run)
             echo "=== batch 1 and 8, EMBER_CUDA_PDL=0"
             EMBER_CUDA_PDL=0 /tmp/ember bench latency $M --input-len 128 --output-len 128 --batch-size 1 --num-iters-warmup 1 --num-iters 3
             EMBER_CUDA_PDL=0 /tmp/ember bench latency $M --input-len 128 --output-len 128 --batch-size 8 --num-iters-warmup 1 --num-iters 3
+            ;;
+        ablate)
+            for round in 1 2; do
+                for skip in "" norm attention square_gemv norm,attention,square_gemv; do
+                    echo "=== round $round, batch 1, EMBER_ABLATE=$skip"
+                    EMBER_ABLATE=$skip /tmp/ember bench latency $M --input-len 128 --output-len 128 --batch-size 1 --num-iters-warmup 1 --num-iters 4 2>&1 | grep "Avg latency"
+                done
+            done
+            echo "=== the prefill alone: batch 1, 128 in / 1 out"
+            /tmp/ember bench latency $M --input-len 128 --output-len 1 --batch-size 1 --num-iters-warmup 2 --num-iters 5 2>&1 | grep "Avg latency"
             ;;
         overlap)
             for batch in 1 8; do
@@ -120,5 +133,5 @@ run)
         esac
     done
     ;;
-*) echo "usage: $0 pack|run [latency latency8 eager nopdl overlap profile ncu ncu1 throughput attention serve baseline]" >&2; exit 2 ;;
+*) echo "usage: $0 pack|run [latency latency8 eager nopdl overlap profile ablate ncu ncu1 throughput attention serve baseline]" >&2; exit 2 ;;
 esac

@@ -174,6 +174,9 @@ pub fn paged_attention(
     if tokens == 0 {
         return Some(out);
     }
+    if super::ablation::ablated(super::ablation::Ablation::Attention, tokens) {
+        return Some(query.clone());
+    }
     let (partition_size, partitions) = partitioning(tokens, shape.max_context_len);
     let group = params.num_heads / params.num_kv_heads;
     let mma = use_mma(index, head_dim, group).and_then(|pipelined| mma_kernel(index, head_dim, pipelined));

@@ -6,6 +6,7 @@
 //! forward pass built from those launches ([`step_graph`]). Shapes or dtypes a kernel does not
 //! cover fall back to the reference implementation, so results never depend on coverage.
 
+mod ablation;
 mod attention;
 mod attention_kernel;
 mod device_profiler;

@@ -129,6 +129,9 @@ pub fn gemv(x: &CubeTensor<CudaRuntime>, weight: &CubeTensor<CudaRuntime>, bias:
     if m > GEMV_MAX_ROWS {
         return None;
     }
+    if n == k && super::ablation::ablated(super::ablation::Ablation::SquareGemv, m) {
+        return Some(x.clone());
+    }
     let (x_stride, w_stride) = linear_strides(x, weight)?;
     let bias = bias_binding(x, weight, bias)?;
     let y = empty_device_contiguous_dtype(x.client.clone(), x.device.clone(), Shape::new([m, n]), x.dtype);
