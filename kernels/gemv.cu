@@ -32,6 +32,65 @@ struct GemvParams {
     unsigned int has_bias;  // add bias[n] before rounding
 };
 
+// The deferred RMSNorm of single-stream decode (crates/ember-kernels/src/deferred_norm.rs).
+// Instead of a norm kernel between the o_proj (or down_proj) GEMV and the next GEMV:
+// - the producer (one-row GEMV over a 4096-wide output, say) adds its rounded output to the
+//   residual, writes the sum r, writes T(r * scale) for the next norm's scale, and writes one
+//   partial sum of r*r per block (8 outputs each: no atomics, no fence, a fixed order);
+// - the consumer (the next one-row GEMV, plain or gated) runs on T(r * scale) and multiplies
+//   each dot product by 1 / sqrt(mean(r*r) + eps), which each warp sums from the partials
+//   (512 floats for a 4096-wide row) once it has waited for the producer.
+// So the norm's per-element 1/rms factor moves out of the sum; the result differs from the
+// separate norm by the rounding of T(r * scale) against T(T(r / rms) * scale).
+#define EMBER_GEMV_PLAIN 0
+#define EMBER_GEMV_RESIDUAL_NORM 1  // producer epilogue
+#define EMBER_GEMV_NORMED 2         // consumer prologue/epilogue
+
+template <typename T>
+struct GemvNorm {
+    const T* residual;      // producer: [n], added to the output
+    const float* scale;     // producer: [n], the next norm's scale (f32)
+    T* residual_out;        // producer: [n], residual + output
+    T* scaled;              // producer: [n], T(residual_out * scale)
+    float* partials;        // producer: [n / 8], sum of residual_out^2 per block
+    const float* sums;      // consumer: the producer's partials
+    float* staged;          // consumer: EMBER_GEMV_MAX_PARTS floats of shared memory
+    unsigned int parts;     // consumer: how many (a multiple of 4, at most EMBER_GEMV_MAX_PARTS)
+    float eps;              // consumer
+};
+
+// The consumer's partials: copied into shared memory with cp.async right after the wait (one
+// 16-byte copy per thread for up to 1024 partials, so no registers are held across the main
+// loop and the load's latency hides behind it), summed by every warp after the loop. (Each
+// warp loading and summing them from global memory before its loop measured the same.)
+#define EMBER_GEMV_MAX_PARTS 1024
+
+__device__ __forceinline__ void ember_stage_partials(float* staged, const float* __restrict__ sums, unsigned int parts) {
+    for (unsigned int i = threadIdx.x * 4; i < parts; i += blockDim.x * 4) {
+        const unsigned int dst = (unsigned int)__cvta_generic_to_shared(staged + i);
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst), "l"(sums + i) : "memory");
+    }
+    asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
+
+// 1 / sqrt(mean + eps) of the staged partials (k: the norm's width), summed lane-strided in
+// float4s and then across the warp: the same order in every warp. Every thread of the block
+// must call it (it waits for the block's copies).
+__device__ __forceinline__ float ember_staged_inv_rms(const float* staged, unsigned int parts, unsigned int k, float eps) {
+    asm volatile("cp.async.wait_all;\n" ::: "memory");
+    __syncthreads();
+    const unsigned int lane = threadIdx.x % EMBER_WARP;
+    float t = 0.f;
+    for (unsigned int i = lane * 4; i < parts; i += EMBER_WARP * 4) {
+        const float4 v = *reinterpret_cast<const float4*>(staged + i);
+        t += (v.x + v.y) + (v.z + v.w);
+    }
+    t = ember_warp_sum(t);
+    // The approximate reciprocal square root (2 ulp): the IEEE division and square root of the
+    // norm kernel put a longer dependent chain at the end of every warp.
+    return rsqrtf(__fdividef(t, (float)k) + eps);
+}
+
 __device__ __forceinline__ void ember_load8(const float* p, float out[8]) {
     const float4 a = reinterpret_cast<const float4*>(p)[0];
     const float4 b = reinterpret_cast<const float4*>(p)[1];
@@ -63,12 +122,16 @@ __device__ __forceinline__ void ember_load8(const __nv_bfloat16* p, float out[8]
 
 // The product for exactly M rows: with M a compile-time constant the rows' loads and FMAs are
 // straight-line code (a runtime row count behind `if (m < p.m)` ran 1.2-1.8x slower at 1 row).
-template <typename T, int M>
-__device__ void gemv_rows(const T* __restrict__ x, const T* __restrict__ w, T* __restrict__ y, const T* __restrict__ bias, const GemvParams p) {
+// EPI (one row only for the norm variants): EMBER_GEMV_PLAIN, or the producer / consumer of a
+// deferred norm (above; both need p.n % EMBER_GEMV_WARPS == 0). The producer writes no y.
+template <typename T, int M, int EPI = EMBER_GEMV_PLAIN>
+__device__ void gemv_rows(const T* __restrict__ x, const T* __restrict__ w, T* __restrict__ y, const T* __restrict__ bias, const GemvParams p,
+                          const GemvNorm<T> norm = {}) {
+    static_assert(EPI == EMBER_GEMV_PLAIN || M == 1, "the deferred norm is for one row");
     const unsigned int warp = threadIdx.x / EMBER_WARP;
     const unsigned int lane = threadIdx.x % EMBER_WARP;
     const unsigned int n = blockIdx.x * EMBER_GEMV_WARPS + warp;
-    if (n >= p.n) {
+    if (EPI == EMBER_GEMV_PLAIN && n >= p.n) {
         ember_pdl_wait();  // completes only after the kernel before (see ember_pdl_wait)
         return;
     }
@@ -100,6 +163,14 @@ __device__ void gemv_rows(const T* __restrict__ x, const T* __restrict__ w, T* _
     }
     ember_pdl_wait();
     if constexpr (M > 1) ember_pdl_trigger();
+    float residual = 0.f, scale = 0.f;
+    if constexpr (EPI == EMBER_GEMV_NORMED) ember_stage_partials(norm.staged, norm.sums, norm.parts);
+    if constexpr (EPI == EMBER_GEMV_RESIDUAL_NORM) {
+        if (lane == 0) {
+            residual = ember_to_float(norm.residual[n]);
+            scale = norm.scale[n];
+        }
+    }
     if (first_group) {
 #pragma unroll
         for (int u = 0; u < EMBER_GEMV_UNROLL; ++u) fma_rows(k0 + u * STEP, wv[u]);
@@ -117,9 +188,32 @@ __device__ void gemv_rows(const T* __restrict__ x, const T* __restrict__ w, T* _
         fma_rows(k0, wv);
     }
     if constexpr (M == 1) ember_pdl_trigger();
+    if constexpr (EPI == EMBER_GEMV_RESIDUAL_NORM) {
+        __shared__ float squares[EMBER_GEMV_WARPS];
+        const float s = ember_warp_sum(acc[0]);
+        if (lane == 0) {
+            const float out = ember_round<T>(p.has_bias ? s + ember_to_float(bias[n]) : s);
+            const T sum = ember_from_float<T>(__fadd_rn(residual, out));
+            norm.residual_out[n] = sum;
+            const float v = ember_to_float(sum);
+            norm.scaled[n] = ember_from_float<T>(__fmul_rn(v, scale));
+            squares[warp] = __fmul_rn(v, v);
+        }
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            float t = 0.f;
+#pragma unroll
+            for (int i = 0; i < EMBER_GEMV_WARPS; ++i) t = __fadd_rn(t, squares[i]);
+            norm.partials[blockIdx.x] = t;
+        }
+        return;
+    }
+    float inv_rms = 1.f;
+    if constexpr (EPI == EMBER_GEMV_NORMED) inv_rms = ember_staged_inv_rms(norm.staged, norm.parts, p.k, norm.eps);
 #pragma unroll
     for (int m = 0; m < M; ++m) {
-        const float s = ember_warp_sum(acc[m]);
+        float s = ember_warp_sum(acc[m]);
+        if constexpr (EPI == EMBER_GEMV_NORMED) s = __fmul_rn(s, inv_rms);
         if (lane == 0) y[(size_t)m * p.n + n] = ember_from_float<T>(p.has_bias ? s + ember_to_float(bias[n]) : s);
     }
 }
@@ -165,13 +259,14 @@ struct GemvGatedParams {
 // act_and_mul) rounds them, so the result is the same bits. One launch instead of two, and
 // twice the weight loads in flight per warp. The weights stay raw 16-byte words until used
 // (EMBER_GEMV_UNROLL per row in flight).
-template <typename T>
+// NORMED: x is a deferred norm's T(r * scale) and both sums are scaled by its 1/rms (above).
+template <typename T, bool NORMED = false>
 __device__ void gemv_gated(const T* __restrict__ x, const T* __restrict__ w, T* __restrict__ y, const T* __restrict__ bias,
-                           const GemvGatedParams p) {
+                           const GemvGatedParams p, const GemvNorm<T> norm = {}) {
     const unsigned int warp = threadIdx.x / EMBER_WARP;
     const unsigned int lane = threadIdx.x % EMBER_WARP;
     const unsigned int n = blockIdx.x * EMBER_GEMV_WARPS + warp;
-    if (n >= p.n) {
+    if (!NORMED && n >= p.n) {
         ember_pdl_wait();
         return;
     }
@@ -203,6 +298,7 @@ __device__ void gemv_gated(const T* __restrict__ x, const T* __restrict__ w, T* 
     const bool first_group = k0 + (U - 1) * STEP < p.k;
     if (first_group) load(k0);
     ember_pdl_wait();
+    if constexpr (NORMED) ember_stage_partials(norm.staged, norm.sums, norm.parts);
     if (first_group) {
 #pragma unroll
         for (int u = 0; u < U; ++u) fma(k0 + u * STEP, wg[u], wu[u]);
@@ -220,7 +316,12 @@ __device__ void gemv_gated(const T* __restrict__ x, const T* __restrict__ w, T* 
         fma(k0, g, u);
     }
     ember_pdl_trigger();
-    const float gate = ember_warp_sum(acc_gate), up = ember_warp_sum(acc_up);
+    float gate = ember_warp_sum(acc_gate), up = ember_warp_sum(acc_up);
+    if constexpr (NORMED) {
+        const float inv_rms = ember_staged_inv_rms(norm.staged, norm.parts, p.k, norm.eps);
+        gate = __fmul_rn(gate, inv_rms);
+        up = __fmul_rn(up, inv_rms);
+    }
     if (lane == 0) {
         const float g = ember_round<T>(p.has_bias ? gate + ember_to_float(bias[n]) : gate);
         const float u = ember_round<T>(p.has_bias ? up + ember_to_float(bias[n + p.n]) : up);
@@ -228,6 +329,20 @@ __device__ void gemv_gated(const T* __restrict__ x, const T* __restrict__ w, T* 
     }
 }
 
+struct GemvNormedParams {
+    GemvParams gemv;
+    unsigned int parts;
+    float eps;
+};
+
+struct GemvGatedNormedParams {
+    GemvGatedParams gemv;
+    unsigned int parts;
+    float eps;
+};
+
+// The gated normed entry takes 95 registers, so 2 blocks per SM: held to 3 blocks (80
+// registers) it spilled and batch 1 ran 2-3% slower (docs/perf.md, ninth pass).
 // ember_gemv_<dtype>: any row count up to EMBER_GEMV_MAX_M, at most 80 registers (3 blocks per
 // SM: at 86 the bf16 entry held 2 and batch 8 ran 7% slower); ember_gemv_<dtype>_m1: exactly one
 // row (single-stream decode), alone in its entry so that it gets its own register allocation
@@ -244,6 +359,27 @@ __device__ void gemv_gated(const T* __restrict__ x, const T* __restrict__ w, T* 
     extern "C" __global__ void __launch_bounds__(EMBER_GEMV_WARPS * EMBER_WARP)                                 \
         ember_gemv_##SUFFIX##_gated(const T* x, const T* w, T* y, const T* bias, const GemvGatedParams p) {     \
         gemv_gated<T>(x, w, y, bias, p);                                                                        \
+    }                                                                                                           \
+    extern "C" __global__ void __launch_bounds__(EMBER_GEMV_WARPS * EMBER_WARP)                                 \
+        ember_gemv_##SUFFIX##_m1_residual_norm(const T* x, const T* w, const T* bias, const T* residual,        \
+                                               const float* scale, T* residual_out, T* scaled, float* partials, \
+                                               const GemvParams p) {                                            \
+        GemvNorm<T> norm{residual, scale, residual_out, scaled, partials, nullptr, nullptr, 0, 0.f};                     \
+        gemv_rows<T, 1, EMBER_GEMV_RESIDUAL_NORM>(x, w, nullptr, bias, p, norm);                                \
+    }                                                                                                           \
+    extern "C" __global__ void __launch_bounds__(EMBER_GEMV_WARPS * EMBER_WARP)                                 \
+        ember_gemv_##SUFFIX##_m1_normed(const T* x, const T* w, T* y, const T* bias, const float* sums,         \
+                                        const GemvNormedParams p) {                                             \
+        __shared__ __align__(16) float staged[EMBER_GEMV_MAX_PARTS];                                           \
+        GemvNorm<T> norm{nullptr, nullptr, nullptr, nullptr, nullptr, sums, staged, p.parts, p.eps};            \
+        gemv_rows<T, 1, EMBER_GEMV_NORMED>(x, w, y, bias, p.gemv, norm);                                        \
+    }                                                                                                           \
+    extern "C" __global__ void __launch_bounds__(EMBER_GEMV_WARPS * EMBER_WARP)                                 \
+        ember_gemv_##SUFFIX##_gated_normed(const T* x, const T* w, T* y, const T* bias, const float* sums,      \
+                                           const GemvGatedNormedParams p) {                                     \
+        __shared__ __align__(16) float staged[EMBER_GEMV_MAX_PARTS];                                           \
+        GemvNorm<T> norm{nullptr, nullptr, nullptr, nullptr, nullptr, sums, staged, p.parts, p.eps};            \
+        gemv_gated<T, true>(x, w, y, bias, p.gemv, norm);                                                       \
     }
 
 EMBER_GEMV(f32, float)

@@ -51,6 +51,7 @@ macro_rules! reference_backends {
 pub(crate) use reference_backends;
 
 mod backend;
+mod deferred_norm;
 mod device_profiler;
 #[cfg(feature = "cuda")]
 pub mod cuda;
@@ -67,6 +68,7 @@ mod step_graph;
 mod weight_upload;
 
 pub use backend::PagedAttentionBackend;
+pub use deferred_norm::DeferredNorm;
 pub use device_profiler::DeviceProfilerBackend;
 pub use kv_cache::{KvCache, KvCacheSpec, KvLayerCache};
 pub use layer_ops::{Activation, LayerOpsBackend, NormStyle, QkvShape, RmsNormWeights, StepRope};

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use burn_tensor::{Tensor, backend::Backend};
 
-use crate::Activation;
+use crate::{Activation, DeferredNorm, RmsNormWeights};
 
 /// Most rows a GEMV-capable backend runs through its GEMV rather than its GEMM, and so the
 /// largest decode batch a step graph can cover (the GEMM takes TMA descriptors, which graphs
@@ -38,6 +38,36 @@ pub trait LinearBackend: Backend {
     /// `None` (the default): no fused kernel for these inputs; the caller runs the two ops.
     fn linear_act_and_mul(
         _x: &Tensor<Self, 2>,
+        _weight: &Tensor<Self, 2>,
+        _bias: Option<&Tensor<Self, 1>>,
+        _activation: Activation,
+    ) -> Option<Tensor<Self, 2>> {
+        None
+    }
+
+    /// The projection before a norm with the residual add and the norm deferred, where the
+    /// backend fuses it (see [`DeferredNorm`]): `residual + linear(x, weight, bias)` with the
+    /// norm `norm` of that sum still to apply. `None` (the default): not fused for these
+    /// inputs; the caller runs the linear and the add + norm.
+    fn linear_residual_norm(
+        _x: &Tensor<Self, 2>,
+        _weight: &Tensor<Self, 2>,
+        _bias: Option<&Tensor<Self, 1>>,
+        _residual: &Tensor<Self, 2>,
+        _norm: &RmsNormWeights<Self>,
+    ) -> Option<DeferredNorm<Self>> {
+        None
+    }
+
+    /// [`Self::linear`] of the deferred norm's output, the norm applied inside; `None` when the
+    /// backend has no kernel for these inputs (the caller materialises the norm).
+    fn linear_deferred_norm(_input: &DeferredNorm<Self>, _weight: &Tensor<Self, 2>, _bias: Option<&Tensor<Self, 1>>) -> Option<Tensor<Self, 2>> {
+        None
+    }
+
+    /// [`Self::linear_act_and_mul`] of the deferred norm's output; `None` as above.
+    fn linear_deferred_norm_act_and_mul(
+        _input: &DeferredNorm<Self>,
         _weight: &Tensor<Self, 2>,
         _bias: Option<&Tensor<Self, 1>>,
         _activation: Activation,

@@ -12,12 +12,12 @@
 //! for the rows the sampler needs.
 
 use burn_tensor::{DType, FloatDType, Int, Tensor, backend::Backend};
-use ember_kernels::{AttentionMetadata, KvCache, PagedAttentionBackend};
+use ember_kernels::{AttentionMetadata, DeferredNorm, KvCache, PagedAttentionBackend};
 use ember_loader::SafetensorsWeights;
 
 use crate::config::ModelConfig;
 use crate::error::Result;
-use crate::layers::{AttentionBlock, GatedMlp, Linear, RmsNorm, RotaryEmbedding};
+use crate::layers::{AttentionBlock, GatedMlp, LayerInput, Linear, RmsNorm, RotaryEmbedding};
 use crate::weights::WeightLoader;
 
 /// One transformer block.
@@ -148,25 +148,29 @@ impl<B: PagedAttentionBackend> DecoderModel<B> {
             hidden = hidden * normalizer;
         }
         let rope = self.rotary.tables(positions, self.dtype);
-        // `hidden` is the last sub-block's output, still to be added to `residual` (vLLM's
-        // layout): each add is fused with the norm that follows it.
-        let mut residual: Option<Tensor<B, 2>> = None;
+        // The residual stream between blocks (vLLM's layout: each add is fused with the norm
+        // that follows it, or, for one-token steps on a backend that defers norms, with the
+        // projection before it).
+        let mut carry = Carry::Pending { hidden, residual: None };
         for (i, layer) in self.layers.iter().enumerate() {
-            let (x, r) = add_norm(&layer.input_layernorm, hidden, residual.take());
+            let (x, r) = carry.into_input(&layer.input_layernorm);
             let attn = layer.attention.forward(x, &rope, cache, i, metadata);
+            let o_proj = layer.attention.o_proj();
             let (x, r) = match &layer.feedforward_norms {
                 // Gemma2: the attention output is normed before its residual add.
-                Some((pre_ff, _)) => pre_ff.forward_add(layer.post_attention_layernorm.forward(attn), r),
-                None => layer.post_attention_layernorm.forward_add(attn, r),
+                Some((pre_ff, _)) => {
+                    let (x, r) = pre_ff.forward_add(layer.post_attention_layernorm.forward(o_proj.forward_kernel(attn)), r);
+                    (LayerInput::Normed(x), r)
+                }
+                None => project_add(o_proj, attn, r, Some(&layer.post_attention_layernorm)).into_input(&layer.post_attention_layernorm),
             };
-            let y = layer.mlp.forward(x);
-            hidden = match &layer.feedforward_norms {
-                Some((_, post_ff)) => post_ff.forward(y),
-                None => y,
+            let y = layer.mlp.activated(x);
+            carry = match &layer.feedforward_norms {
+                Some((_, post_ff)) => Carry::Pending { hidden: post_ff.forward(layer.mlp.down().forward_kernel(y)), residual: Some(r) },
+                None => project_add(layer.mlp.down(), y, r, self.layers.get(i + 1).map(|next| &next.input_layernorm)),
             };
-            residual = Some(r);
         }
-        add_norm(&self.norm, hidden, residual).0
+        carry.into_input(&self.norm).0.materialize()
     }
 
     /// LM head (+ Gemma2's final soft-capping, in f32) for the given rows: `[rows, hidden]` →
@@ -185,12 +189,39 @@ impl<B: PagedAttentionBackend> DecoderModel<B> {
     }
 }
 
-/// `(norm(residual + x), residual + x)`, or `(norm(x), x)` before the first residual.
-fn add_norm<B: PagedAttentionBackend>(norm: &RmsNorm<B>, x: Tensor<B, 2>, residual: Option<Tensor<B, 2>>) -> (Tensor<B, 2>, Tensor<B, 2>) {
-    match residual {
-        Some(r) => norm.forward_add(x, r),
-        None => (norm.forward(x.clone()), x),
+/// The residual stream between two sub-blocks.
+enum Carry<B: Backend> {
+    /// The last sub-block's output, still to be added to the residual (none before the first
+    /// block).
+    Pending { hidden: Tensor<B, 2>, residual: Option<Tensor<B, 2>> },
+    /// Added already, with the next norm deferred into the next projection.
+    Deferred(DeferredNorm<B>),
+}
+
+impl<B: PagedAttentionBackend> Carry<B> {
+    /// The next block's input under `norm`, and the residual stream after the add.
+    fn into_input(self, norm: &RmsNorm<B>) -> (LayerInput<B>, Tensor<B, 2>) {
+        match self {
+            Self::Pending { hidden, residual: Some(r) } => {
+                let (x, r) = norm.forward_add(hidden, r);
+                (LayerInput::Normed(x), r)
+            }
+            Self::Pending { hidden, residual: None } => (LayerInput::Normed(norm.forward(hidden.clone())), hidden),
+            Self::Deferred(d) => {
+                let r = d.residual.clone();
+                (LayerInput::Deferred(d), r)
+            }
+        }
     }
+}
+
+/// `proj(x)`, to be added to `residual`: fused with the add and `next_norm` when the backend
+/// defers that norm into the next projection (one-token steps on CUDA), pending otherwise.
+fn project_add<B: PagedAttentionBackend>(proj: &Linear<B>, x: Tensor<B, 2>, residual: Tensor<B, 2>, next_norm: Option<&RmsNorm<B>>) -> Carry<B> {
+    if let Some(deferred) = next_norm.and_then(|norm| proj.forward_residual_norm(&x, &residual, norm.weights())) {
+        return Carry::Deferred(deferred);
+    }
+    Carry::Pending { hidden: proj.forward_kernel(x), residual: Some(residual) }
 }
 
 /// `value` rounded to `dtype`'s precision (as `torch.tensor(value, dtype=...)` does).

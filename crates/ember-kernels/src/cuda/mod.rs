@@ -9,6 +9,7 @@
 mod ablation;
 mod attention;
 mod attention_kernel;
+mod deferred_norm;
 mod device_profiler;
 mod gemm_sm90;
 mod layer_ops;
@@ -188,11 +189,7 @@ where
         bias: Option<&Tensor<Self, 1>>,
         activation: crate::Activation,
     ) -> Option<Tensor<Self, 2>> {
-        let code = match activation {
-            crate::Activation::Silu => 0,
-            crate::Activation::GeluTanh => 1,
-            crate::Activation::Gelu => return None,
-        };
+        let code = activation_code(activation)?;
         if !fusions_enabled() || x.dims()[0] != 1 {
             return None;
         }
@@ -200,6 +197,60 @@ where
         let y = ops::gemv_gated(&x.clone().into_primitive().tensor(), &weight.clone().into_primitive().tensor(), bias.as_ref(), code)?;
         Some(Tensor::from_primitive(TensorPrimitive::Float(y)))
     }
+
+    fn linear_residual_norm(
+        x: &Tensor<Self, 2>,
+        weight: &Tensor<Self, 2>,
+        bias: Option<&Tensor<Self, 1>>,
+        residual: &Tensor<Self, 2>,
+        norm: &crate::RmsNormWeights<Self>,
+    ) -> Option<crate::DeferredNorm<Self>> {
+        if !fusions_enabled() || !deferred_norm::enabled() || x.dims()[0] != 1 {
+            return None;
+        }
+        let bias = bias.map(|b| cube(b));
+        let (sum, scaled, partials) = deferred_norm::gemv_residual_norm(&cube(x), &cube(weight), bias.as_ref(), &cube(residual), &cube(&norm.scale))?;
+        Some(crate::DeferredNorm { residual: wrap(sum), scaled: wrap(scaled), partials: wrap(partials), norm: norm.clone() })
+    }
+
+    fn linear_deferred_norm(input: &crate::DeferredNorm<Self>, weight: &Tensor<Self, 2>, bias: Option<&Tensor<Self, 1>>) -> Option<Tensor<Self, 2>> {
+        let bias = bias.map(|b| cube(b));
+        let y = deferred_norm::gemv_normed(&cube(&input.scaled), &cube(&input.partials), input.norm.eps, &cube(weight), bias.as_ref())?;
+        Some(wrap(y))
+    }
+
+    fn linear_deferred_norm_act_and_mul(
+        input: &crate::DeferredNorm<Self>,
+        weight: &Tensor<Self, 2>,
+        bias: Option<&Tensor<Self, 1>>,
+        activation: crate::Activation,
+    ) -> Option<Tensor<Self, 2>> {
+        let code = activation_code(activation)?;
+        let bias = bias.map(|b| cube(b));
+        let y = deferred_norm::gemv_gated_normed(&cube(&input.scaled), &cube(&input.partials), input.norm.eps, &cube(weight), bias.as_ref(), code)?;
+        Some(wrap(y))
+    }
+}
+
+/// The gated GEMV kernels' `EMBER_ACT_*` code; `None` for exact GELU (no kernel).
+fn activation_code(activation: crate::Activation) -> Option<u32> {
+    match activation {
+        crate::Activation::Silu => Some(0),
+        crate::Activation::GeluTanh => Some(1),
+        crate::Activation::Gelu => None,
+    }
+}
+
+fn cube<B: burn_tensor::backend::Backend<FloatTensorPrimitive = burn_cubecl::tensor::CubeTensor<CudaRuntime>>, const D: usize>(
+    t: &Tensor<B, D>,
+) -> burn_cubecl::tensor::CubeTensor<CudaRuntime> {
+    t.clone().into_primitive().tensor()
+}
+
+fn wrap<B: burn_tensor::backend::Backend<FloatTensorPrimitive = burn_cubecl::tensor::CubeTensor<CudaRuntime>>, const D: usize>(
+    t: burn_cubecl::tensor::CubeTensor<CudaRuntime>,
+) -> Tensor<B, D> {
+    Tensor::from_primitive(TensorPrimitive::Float(t))
 }
 
 /// Whether decode steps use the fused kernels (the gate/up GEMV with the activation, the rope

@@ -76,7 +76,7 @@ pub(super) fn row_stride(t: &CubeTensor<CudaRuntime>) -> Option<usize> {
 
 /// The bias's handle (`Some(None)` when there is none); `None` when it does not fit (dtype,
 /// length, layout).
-fn bias_binding(
+pub(super) fn bias_binding(
     x: &CubeTensor<CudaRuntime>,
     weight: &CubeTensor<CudaRuntime>,
     bias: Option<&CubeTensor<CudaRuntime>>,
@@ -89,7 +89,7 @@ fn bias_binding(
 
 /// The row strides of `x [m, k]` and `weight [n, k]` when they fit the GEMV/GEMM kernels'
 /// requirements (16-byte aligned rows, k % 8 == 0).
-fn linear_strides(x: &CubeTensor<CudaRuntime>, weight: &CubeTensor<CudaRuntime>) -> Option<(u32, u32)> {
+pub(super) fn linear_strides(x: &CubeTensor<CudaRuntime>, weight: &CubeTensor<CudaRuntime>) -> Option<(u32, u32)> {
     let [m, k] = x.meta.shape().dims::<2>();
     let [n, k2] = weight.meta.shape().dims::<2>();
     let (xs, ws) = (row_stride(x)?, row_stride(weight)?);

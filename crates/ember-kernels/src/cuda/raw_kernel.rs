@@ -55,7 +55,14 @@ impl RawCudaKernel {
         // A file may instantiate only the entry being compiled (see paged_attention_grouped.cu).
         // EMBER_PDL_ORDER=wait_first: short kernels wait before they trigger (common.cuh).
         let order = if std::env::var("EMBER_PDL_ORDER").is_ok_and(|v| v == "wait_first") { "#define EMBER_PDL_WAIT_FIRST 1\n" } else { "" };
-        let source = format!("#define EMBER_KERNEL_SELECTED 1\n#define EMBER_KERNEL_{entry} 1\n{order}{COMMON}\n{file}");
+        // EMBER_CUDA_DEFINES="A B=2": `#define`s before every kernel source, for experiments
+        // with a kernel's compile-time switches without a rebuild.
+        let defines: String = std::env::var("EMBER_CUDA_DEFINES")
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(|d| format!("#define {}\n", d.replacen('=', " ", 1)))
+            .collect();
+        let source = format!("#define EMBER_KERNEL_SELECTED 1\n#define EMBER_KERNEL_{entry} 1\n{order}{defines}{COMMON}\n{file}");
         let programmatic = file.contains("\n#define EMBER_PDL_ENTRIES 1\n");
         Self { entry, source: Arc::from(source), cube_dim: CubeDim::new_1d(threads), shared_bytes, programmatic }
     }

@@ -1,12 +1,13 @@
 //! The attention block: fused q/k/v projection, optional per-head q/k RMSNorm (Qwen3), rotary
-//! embedding, writing K/V into the paged cache, paged attention, output projection.
+//! embedding, writing K/V into the paged cache, paged attention; and the output projection,
+//! which the decoder runs (see [`AttentionBlock::forward`]).
 
 use burn_tensor::{Tensor, backend::Backend};
 use ember_kernels::{AttentionMetadata, AttentionParams, KvCache, PagedAttentionBackend, QkvShape, StepRope};
 
 use crate::config::ModelConfig;
 use crate::error::Result;
-use crate::layers::{Linear, RmsNorm};
+use crate::layers::{LayerInput, Linear, RmsNorm};
 use crate::weights::WeightLoader;
 
 /// One layer's self-attention.
@@ -49,19 +50,21 @@ impl<B: PagedAttentionBackend> AttentionBlock<B> {
         })
     }
 
-    /// `x: [tokens, hidden]` → `[tokens, hidden]`; writes this step's K/V into layer `layer`
-    /// of `cache` first, so the queries see their own keys.
+    /// `x: [tokens, hidden]` → the attention output before the output projection,
+    /// `[tokens, heads * head_dim]` (the decoder runs [`Self::o_proj`], so that it can fuse the
+    /// residual add after it); writes this step's K/V into layer `layer` of `cache` first, so
+    /// the queries see their own keys.
     pub fn forward(
         &self,
-        x: Tensor<B, 2>,
+        x: LayerInput<B>,
         rope: &StepRope<B>,
         cache: &mut KvCache<B>,
         layer: usize,
         metadata: &AttentionMetadata<B>,
     ) -> Tensor<B, 2> {
-        let [tokens, _] = x.dims();
         let AttentionParams { num_heads: h, num_kv_heads: kvh, head_dim: d, .. } = self.params;
-        let qkv = self.qkv.forward_kernel(x);
+        let qkv = self.qkv.forward_input(x);
+        let tokens = qkv.dims()[0];
         let shape = QkvShape { num_heads: h, num_kv_heads: kvh, head_dim: d };
         let qk_norm = match (&self.q_norm, &self.k_norm) {
             (Some(qn), Some(kn)) => Some((qn.weights(), kn.weights())),
@@ -70,6 +73,11 @@ impl<B: PagedAttentionBackend> AttentionBlock<B> {
         let (q, layer_cache) = B::split_qkv_rope_and_cache(qkv, shape, qk_norm, rope, cache.take_layer(layer), metadata);
         let out = B::paged_attention(q, &layer_cache, metadata, &self.params);
         cache.put_layer(layer, layer_cache);
-        self.o_proj.forward_kernel(out.reshape([tokens, h * d]))
+        out.reshape([tokens, h * d])
+    }
+
+    /// The output projection: `[tokens, heads * head_dim]` → `[tokens, hidden]`.
+    pub fn o_proj(&self) -> &Linear<B> {
+        &self.o_proj
     }
 }

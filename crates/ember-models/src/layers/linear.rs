@@ -1,7 +1,9 @@
 //! A linear projection `y = x·Wᵀ + b` with the checkpoint's `[out, in]` weight layout.
 
 use burn_tensor::{Tensor, backend::Backend};
-use ember_kernels::LinearBackend;
+use ember_kernels::{DeferredNorm, LayerOpsBackend, LinearBackend, RmsNormWeights};
+
+use crate::layers::LayerInput;
 
 use crate::error::Result;
 use crate::weights::WeightLoader;
@@ -65,9 +67,33 @@ impl<B: LinearBackend> Linear<B> {
     }
 
     /// `act(gate) * up` of a fused gate/up projection in one op, when the backend has a fused
-    /// kernel for `x` ([`LinearBackend::linear_act_and_mul`]); `None` otherwise.
-    pub fn forward_act_and_mul(&self, x: &Tensor<B, 2>, activation: ember_kernels::Activation) -> Option<Tensor<B, 2>> {
-        <B as LinearBackend>::linear_act_and_mul(x, &self.weight, self.bias.as_ref(), activation)
+    /// kernel for `x` ([`LinearBackend::linear_act_and_mul`] and its deferred-norm form);
+    /// `None` otherwise.
+    pub fn forward_act_and_mul(&self, x: &LayerInput<B>, activation: ember_kernels::Activation) -> Option<Tensor<B, 2>> {
+        match x {
+            LayerInput::Normed(x) => <B as LinearBackend>::linear_act_and_mul(x, &self.weight, self.bias.as_ref(), activation),
+            LayerInput::Deferred(d) => <B as LinearBackend>::linear_deferred_norm_act_and_mul(d, &self.weight, self.bias.as_ref(), activation),
+        }
+    }
+
+    /// This projection of `x` added to `residual`, with `norm` of the sum left for the next
+    /// projection to apply, when the backend fuses that ([`LinearBackend::linear_residual_norm`]).
+    pub fn forward_residual_norm(&self, x: &Tensor<B, 2>, residual: &Tensor<B, 2>, norm: &RmsNormWeights<B>) -> Option<DeferredNorm<B>> {
+        <B as LinearBackend>::linear_residual_norm(x, &self.weight, self.bias.as_ref(), residual, norm)
+    }
+}
+
+impl<B: LinearBackend + LayerOpsBackend> Linear<B> {
+    /// [`Linear::forward_kernel`] of a block's input, applying a deferred norm inside the
+    /// projection when the backend can ([`LinearBackend::linear_deferred_norm`]).
+    pub fn forward_input(&self, x: LayerInput<B>) -> Tensor<B, 2> {
+        match x {
+            LayerInput::Normed(x) => self.forward_kernel(x),
+            LayerInput::Deferred(d) => match <B as LinearBackend>::linear_deferred_norm(&d, &self.weight, self.bias.as_ref()) {
+                Some(y) => y,
+                None => self.forward_kernel(d.materialize()),
+            },
+        }
     }
 }
 

@@ -1,12 +1,13 @@
 //! The gated MLP shared by all families: `down(act(gate(x)) * up(x))`, with gate and up fused
-//! into one projection at load time.
+//! into one projection at load time. The decoder runs the down projection itself
+//! ([`GatedMlp::down`]) so that it can fuse the residual add and the next norm into it.
 
 use burn_tensor::{Tensor, backend::Backend};
 use ember_kernels::{LayerOpsBackend, LinearBackend};
 
 use crate::config::Activation;
 use crate::error::Result;
-use crate::layers::Linear;
+use crate::layers::{LayerInput, Linear};
 use crate::weights::WeightLoader;
 
 /// SwiGLU / GeGLU feed-forward block.
@@ -40,17 +41,22 @@ impl<B: Backend> GatedMlp<B> {
 }
 
 impl<B: LinearBackend + LayerOpsBackend> GatedMlp<B> {
-    /// `x: [tokens, hidden]` → `[tokens, hidden]`.
-    pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        let hidden = match self.gate_up.forward_act_and_mul(&x, self.activation) {
+    /// `act(gate(x)) * up(x)`: `[tokens, hidden]` → `[tokens, intermediate]`, the input of
+    /// [`Self::down`] (which the decoder runs, so that it can fuse the residual add after it).
+    pub fn activated(&self, x: LayerInput<B>) -> Tensor<B, 2> {
+        match self.gate_up.forward_act_and_mul(&x, self.activation) {
             Some(fused) => fused,
             None => {
-                let gate_up = self.gate_up.forward_kernel(x);
+                let gate_up = self.gate_up.forward_input(x);
                 debug_assert_eq!(gate_up.dims()[1], 2 * self.intermediate_size);
                 B::act_and_mul(gate_up, self.activation)
             }
-        };
-        self.down.forward_kernel(hidden)
+        }
+    }
+
+    /// The down projection: `[tokens, intermediate]` → `[tokens, hidden]`.
+    pub fn down(&self) -> &Linear<B> {
+        &self.down
     }
 }
 

@@ -2,6 +2,7 @@
 //! backend.
 
 mod attention;
+mod layer_input;
 mod layer_norm;
 mod linear;
 mod mlp;
@@ -9,6 +10,7 @@ mod norm;
 mod rope;
 
 pub use attention::AttentionBlock;
+pub use layer_input::LayerInput;
 pub use layer_norm::LayerNorm;
 pub use linear::Linear;
 pub use mlp::{GatedMlp, activate};
