@@ -19,9 +19,14 @@
 #   ncu         Nsight Compute's time of every kernel of one decode step of the throughput run
 #               with >= ${NCU_SEQS:-700} sequences (EMBER_PROFILE_DECODE_SEQS), summed per kernel
 #               into /tmp/ncu_step.txt
+#   ncu_mixed   the same for the first step with prefill tokens (>= ${NCU_TOKENS:-16000} tokens) of the
+#               throughput run (EMBER_PROFILE_MIXED_TOKENS), into /tmp/ncu_mixed.txt
 #   ncu1        the same for the first decode step at batch 1 (the step a graph records, so its
 #               kernels run one by one), into /tmp/ncu_step1.txt
 #   throughput  `ember bench throughput`, ${NUM_PROMPTS:-1000} x 128/128, with the step profile
+#               (every ${PROFILE_STEPS:-100} steps of each kind)
+#   sync        the same throughput with --no-async-scheduling (each step scheduled after the
+#               previous one's tokens), to compare
 #   attention   the same throughput under each large-batch attention kernel (EMBER_CUDA_ATTENTION
 #               grouped, mma, mma_pipelined), to compare them
 #   serve       time from `ember serve` to a healthy server, then `ember bench serve` at
@@ -87,6 +92,13 @@ run)
                 --num-prompts 1000 > /tmp/ncu_step.csv 2> /tmp/ncu_step.err || { tail -5 /tmp/ncu_step.err; exit 1; }
             python3 scripts/ncu_summary.py /tmp/ncu_step.csv | tee /tmp/ncu_step.txt
             ;;
+        ncu_mixed)
+            echo "=== ncu: one step with >= ${NCU_TOKENS:-16000} tokens, prefill included (1000 x 128/128)"
+            EMBER_PROFILE_MIXED_TOKENS=${NCU_TOKENS:-16000} ncu --profile-from-start off --csv --metrics gpu__time_duration.sum \
+                --cache-control none --clock-control none /tmp/ember bench throughput $M --input-len 128 --output-len 128 \
+                --num-prompts 1000 > /tmp/ncu_mixed.csv 2> /tmp/ncu_mixed.err || { tail -5 /tmp/ncu_mixed.err; exit 1; }
+            python3 scripts/ncu_summary.py /tmp/ncu_mixed.csv | tee /tmp/ncu_mixed.txt
+            ;;
         ncu1)
             echo "=== ncu: the first decode step at batch 1 (128 in)"
             EMBER_PROFILE_DECODE_SEQS=1 ncu --profile-from-start off --csv --metrics gpu__time_duration.sum \
@@ -100,7 +112,11 @@ run)
             ;;
         throughput)
             echo "=== offline throughput: ${NUM_PROMPTS:-1000} x 128/128"
-            EMBER_PROFILE_STEPS=100 /tmp/ember bench throughput $M --input-len 128 --output-len 128 --num-prompts "${NUM_PROMPTS:-1000}"
+            EMBER_PROFILE_STEPS=${PROFILE_STEPS:-100} /tmp/ember bench throughput $M --input-len 128 --output-len 128 --num-prompts "${NUM_PROMPTS:-1000}"
+            ;;
+        sync)
+            echo "=== offline throughput, --no-async-scheduling: ${NUM_PROMPTS:-1000} x 128/128"
+            EMBER_PROFILE_STEPS=${PROFILE_STEPS:-100} /tmp/ember bench throughput $M --no-async-scheduling --input-len 128 --output-len 128 --num-prompts "${NUM_PROMPTS:-1000}"
             ;;
         attention)
             for kernel in grouped mma mma_pipelined; do

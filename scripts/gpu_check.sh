@@ -3,30 +3,30 @@
 # the kernel parity tests, the cross-backend conformance suite on `--backend cuda` (f32: the
 # same assertions as cpu; bf16: within tolerance), and the per-kernel timings beside cuBLAS.
 #
-#   cargo test --test cuda_kernels --test cuda_deferred_norm --test cuda_graphs --test conformance --test conformance_bf16 --test sampling --no-run
+#   cargo test --test cuda_kernels --test cuda_deferred_norm --test cuda_graphs --test conformance --test conformance_bf16 --test sampling --test async_scheduling --no-run
 #   cargo bench --bench cuda_ops --no-run
 #   scripts/gpu_check.sh pack            # strips + gzips them into .carry/
 #   (on the GPU machine, repository root) scripts/gpu_check.sh run [tests|ops|all]
 #
 # All the packed binaries together exceed what one device call carries (64 MiB): carry the
 # .carry/*.gz files the chosen section runs (tests: cuda_kernels, cuda_deferred_norm, cuda_graphs, conformance, conformance_bf16,
-# sampling; ops: cuda_ops); missing ones are skipped.
+# sampling, async_scheduling; ops: cuda_ops); missing ones are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 newest() { ls -t "$1"-* | grep -v '\.d$' | head -1; }
 case "${1:-run}" in
 pack)
     mkdir -p .carry
-    for t in cuda_kernels cuda_deferred_norm cuda_graphs conformance conformance_bf16 sampling; do strip -o ".carry/$t" "$(newest "target/debug/deps/$t")"; done
+    for t in cuda_kernels cuda_deferred_norm cuda_graphs conformance conformance_bf16 sampling async_scheduling; do strip -o ".carry/$t" "$(newest "target/debug/deps/$t")"; done
     strip -o .carry/cuda_ops "$(newest target/release/deps/cuda_ops)"
-    for t in cuda_kernels cuda_deferred_norm cuda_graphs conformance conformance_bf16 sampling cuda_ops; do gzip -f ".carry/$t"; done
+    for t in cuda_kernels cuda_deferred_norm cuda_graphs conformance conformance_bf16 sampling async_scheduling cuda_ops; do gzip -f ".carry/$t"; done
     ls -la .carry
     ;;
 run)
     what=${2:-all}
     export CUDA_PATH=${CUDA_PATH:-/usr/local/cuda}
     mkdir -p /tmp/ember-bin
-    for b in cuda_kernels cuda_deferred_norm cuda_graphs conformance conformance_bf16 sampling cuda_ops; do
+    for b in cuda_kernels cuda_deferred_norm cuda_graphs conformance conformance_bf16 sampling async_scheduling cuda_ops; do
         [ -f ".carry/$b.gz" ] || continue  # carry only what the sections need (64 MiB a call)
         gunzip -c ".carry/$b.gz" > "/tmp/ember-bin/$b"; chmod +x "/tmp/ember-bin/$b"
     done
@@ -47,6 +47,8 @@ run)
         [ -x /tmp/ember-bin/conformance_bf16 ] && { EMBER_TEST_CUDA=1 EMBER_TEST_WGPU=0 /tmp/ember-bin/conformance_bf16 --nocapture || status=1; }
         echo "=== sampling suite on cuda (seeds, n > 1, stops, min_tokens, logit_bias, truncation)"
         [ -x /tmp/ember-bin/sampling ] && { EMBER_TEST_CUDA=1 EMBER_TEST_WGPU=0 /tmp/ember-bin/sampling 2>&1 | grep -v "^SKIP" || status=1; }
+        echo "=== async scheduling on cuda: the same outputs as synchronous steps"
+        [ -x /tmp/ember-bin/async_scheduling ] && { EMBER_TEST_CUDA=1 EMBER_TEST_WGPU=0 /tmp/ember-bin/async_scheduling 2>&1 | grep -v "^SKIP" || status=1; }
     fi
     if [ "$what" != tests ]; then
         echo "=== kernels one at a time (cargo bench --bench cuda_ops)"

@@ -58,6 +58,13 @@ pub struct EngineFlags {
     /// Run every step eagerly: no CUDA graphs for small decode batches.
     #[arg(long)]
     pub enforce_eager: bool,
+    /// Schedule step N+1 while step N runs on the device (on by default;
+    /// `--no-async-scheduling` turns it off).
+    #[arg(long, overrides_with = "no_async_scheduling")]
+    pub async_scheduling: bool,
+    /// Turn async scheduling off: the host schedules each step after the previous one's tokens.
+    #[arg(long)]
+    pub no_async_scheduling: bool,
 }
 
 impl EngineFlags {
@@ -89,6 +96,7 @@ impl EngineFlags {
         args.max_logprobs = self.max_logprobs;
         args.enable_fusion = self.enable_fusion;
         args.enforce_eager = self.enforce_eager;
+        args.async_scheduling = !self.no_async_scheduling;
         args.validate()?;
         Ok(args)
     }

@@ -161,7 +161,8 @@ impl KvCacheManager {
                 || (existing.is_empty() && request.num_computed_tokens() == 0),
             "request {request_id}: computed blocks given to a request that already has blocks"
         );
-        let num_computed_tokens = request.num_computed_tokens() + num_new_computed_tokens;
+        // Positions a step in flight is computing are taken: this step's tokens follow them.
+        let num_computed_tokens = request.num_scheduled_through() + num_new_computed_tokens;
         let num_total_tokens = num_computed_tokens + num_new_tokens;
         let num_required_blocks = num_total_tokens.div_ceil(bs);
         let table_len = existing.len() + new_computed_blocks.len();

@@ -105,6 +105,11 @@ pub struct Request {
     pub(crate) eos_token_ids: Vec<TokenId>,
     pub(crate) status: RequestStatus,
     pub(crate) num_computed_tokens: usize,
+    /// Tokens scheduled in steps whose outputs are not applied yet (with async scheduling, the
+    /// step in flight while the next one is scheduled; 0 between steps otherwise).
+    pub(crate) num_in_flight_tokens: usize,
+    /// Tokens those steps sample, not yet appended to the output (0 or 1).
+    pub(crate) num_pending_output_tokens: usize,
     pub(crate) num_cached_tokens: Option<usize>,
     pub(crate) num_preemptions: usize,
     pub(crate) arrival_index: u64,
@@ -133,6 +138,8 @@ impl Request {
             eos_token_ids,
             status: RequestStatus::Waiting,
             num_computed_tokens: 0,
+            num_in_flight_tokens: 0,
+            num_pending_output_tokens: 0,
             num_cached_tokens: None,
             num_preemptions: 0,
             arrival_index: 0,
@@ -236,6 +243,24 @@ impl Request {
     /// Number of leading tokens whose K/V is in the cache.
     pub fn num_computed_tokens(&self) -> usize {
         self.num_computed_tokens
+    }
+
+    /// Where the next step starts: positions computed, or being computed by a step in flight.
+    pub fn num_scheduled_through(&self) -> usize {
+        self.num_computed_tokens + self.num_in_flight_tokens
+    }
+
+    /// Prompt plus output length, counting the tokens a step in flight samples.
+    pub fn num_tokens_with_pending(&self) -> usize {
+        self.num_tokens() + self.num_pending_output_tokens
+    }
+
+    /// Whether the tokens a step in flight samples will finish this request by length, so
+    /// that scheduling it again would only compute a token to be dropped.
+    pub(crate) fn finishes_when_pending_applied(&self, max_model_len: usize) -> bool {
+        self.num_pending_output_tokens > 0
+            && (self.num_output_tokens() + self.num_pending_output_tokens >= self.max_tokens
+                || self.num_tokens_with_pending() >= max_model_len)
     }
 
     /// Prompt tokens not computed at first schedule (prefix-cache hit or fork); `None` before

@@ -20,6 +20,10 @@ pub struct ScheduledRequest {
     /// The tokens to run: positions `num_computed_tokens..num_computed_tokens + len` of
     /// prompt ++ output.
     pub token_ids: Vec<TokenId>,
+    /// Whether the last of `token_ids` is the token this request samples in the step still in
+    /// flight (async scheduling): unknown when scheduled (0 in `token_ids`), the model runner
+    /// takes it from that step's output on the device.
+    pub input_token_pending: bool,
     /// The whole block table (covers at least `num_computed_tokens + token_ids.len()` positions).
     pub block_table: Vec<BlockId>,
     /// Whether this step reaches the end of the known tokens, so a new token is sampled from

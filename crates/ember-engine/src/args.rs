@@ -155,6 +155,17 @@ pub struct EngineArgs {
     /// Run every step eagerly: no CUDA graphs for small decode steps (vLLM's
     /// `--enforce-eager`); default off. Only the cuda backend captures graphs.
     pub enforce_eager: bool,
+    /// Async scheduling (vLLM's `--async-scheduling`): the engine core schedules and queues
+    /// step N+1 while step N runs on the device, so that the host's work between steps
+    /// (output processing, scheduling, input preparation) overlaps the device's instead of
+    /// leaving it idle. Default on (Ember's choice, on every backend; a step whose sampling
+    /// needs the previous token on the host, such as penalties or logprobs, waits for it).
+    pub async_scheduling: bool,
+    /// With async scheduling, keep a step in flight even when its tokens are already on the
+    /// host (cpu and wgpu read them at once), which only delays its outputs by a step: for
+    /// tests of the pipelined path on backends without early reads. Default off.
+    #[doc(hidden)]
+    pub pipeline_ready_steps: bool,
 }
 
 impl EngineArgs {
@@ -179,6 +190,8 @@ impl EngineArgs {
             wgpu_adapter: None,
             enable_fusion: false,
             enforce_eager: false,
+            async_scheduling: true,
+            pipeline_ready_steps: false,
         }
     }
 

@@ -303,7 +303,7 @@ fn build<B: PagedAttentionBackend + 'static>(
         }
         runner
     });
-    Ok(Box::new(EngineCore { scheduler, runner, info }))
+    Ok(Box::new(EngineCore::new(scheduler, runner, info, args.async_scheduling, args.pipeline_ready_steps)))
 }
 
 /// Runs one tiny op on `device` in `dtype`: a missing driver or adapter, or an unsupported dtype,

@@ -77,6 +77,6 @@ pub use layout::{BatchLayout, LayoutError, SeqLayout};
 pub use flat_metadata::{FlatHostMetadata, FlatMetadata};
 pub use metadata::{AttentionGroup, AttentionMetadata};
 pub use params::AttentionParams;
-pub use sampling::SamplingBackend;
+pub use sampling::{PendingIds, SamplingBackend, read_ids};
 pub use step_graph::{StepGraph, StepGraphBackend};
 pub use weight_upload::WeightUploadBackend;

@@ -26,6 +26,41 @@ pub trait SamplingBackend: Backend {
     fn sample_tokens_device(_logits: Tensor<Self, 2>, _row_params: Tensor<Self, 1, Int>) -> Option<Tensor<Self, 2, Int>> {
         None
     }
+
+    /// Starts copying the token ids `ids` to the host behind the work queued so far, so that
+    /// the host can queue more work (the next step) before it waits for them
+    /// ([`PendingIds::wait`]). The default reads them at once ([`PendingIds::Ready`]).
+    fn read_ids_early(ids: Tensor<Self, 2, Int>) -> PendingIds {
+        PendingIds::Ready(read_ids(ids.into_data()))
+    }
+}
+
+/// Token ids on their way to the host ([`SamplingBackend::read_ids_early`]).
+pub enum PendingIds {
+    /// Already read.
+    Ready(Vec<u32>),
+    /// Being copied; the closure waits for the copy.
+    Copying(Box<dyn FnOnce() -> Vec<u32> + Send>),
+}
+
+impl PendingIds {
+    /// Whether the ids are already on the host.
+    pub fn is_ready(&self) -> bool {
+        matches!(self, Self::Ready(_))
+    }
+
+    /// Blocks until the ids are on the host.
+    pub fn wait(self) -> Vec<u32> {
+        match self {
+            Self::Ready(ids) => ids,
+            Self::Copying(wait) => wait(),
+        }
+    }
+}
+
+/// Integer tensor data as token ids.
+pub fn read_ids(data: burn_tensor::TensorData) -> Vec<u32> {
+    data.convert::<i64>().to_vec::<i64>().expect("integer tensor data converts to i64").into_iter().map(|v| v as u32).collect()
 }
 
 crate::reference_backends!(SamplingBackend);

@@ -16,6 +16,14 @@
 //!
 //! Calls per step: `schedule` -> run the model -> `update_from_output`. `finish_requests` may
 //! be called between steps (stop strings, cancellation).
+//!
+//! Async scheduling (vLLM's `--async-scheduling`): the engine core may call `schedule` for
+//! step N+1 while step N runs, before N's `update_from_output`. Each request counts the tokens
+//! of steps not yet applied (`num_in_flight_tokens`) and the tokens they sample
+//! (`num_pending_output_tokens`): step N+1 starts after them, its first input may be a token
+//! N has not returned yet (`ScheduledRequest::input_token_pending`, which the model runner
+//! takes from N's device output), and a request whose pending tokens will finish it by length
+//! is not scheduled again.
 
 mod schedule;
 #[cfg(test)]
@@ -217,6 +225,8 @@ impl Scheduler {
         self.kv_cache_manager.free(&request_id);
         request.status = RequestStatus::Preempted;
         request.num_computed_tokens = 0;
+        request.num_in_flight_tokens = 0;
+        request.num_pending_output_tokens = 0;
         request.num_preemptions += 1;
         self.num_preemptions_total += 1;
         debug!(request_id = %request_id, "request preempted");

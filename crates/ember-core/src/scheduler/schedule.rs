@@ -46,8 +46,15 @@ impl Scheduler {
         while index < self.running.len() && budget > 0 {
             let request_id = self.running[index].clone();
             let request = &self.requests[&request_id];
-            let num_new_tokens =
-                self.cap_new_tokens(request.num_tokens() - request.num_computed_tokens, budget);
+            let max_model_len = self.scheduler_config.max_model_len;
+            let num_new_tokens = if request.finishes_when_pending_applied(max_model_len) {
+                0
+            } else {
+                self.cap_new_tokens(
+                    request.num_tokens_with_pending() - request.num_scheduled_through(),
+                    budget,
+                )
+            };
             if num_new_tokens == 0 {
                 index += 1;
                 continue;
@@ -67,17 +74,28 @@ impl Scheduler {
 
         for (request_id, num_new_tokens) in scheduled {
             let request = &self.requests[&request_id];
-            let start = request.num_computed_tokens;
+            let start = request.num_scheduled_through();
+            let end = start + num_new_tokens;
+            // A token the step in flight samples is not known yet: 0 here, and the runner
+            // takes it from that step's device output.
+            let mut token_ids = request.token_ids_in(start.min(request.num_tokens())..end.min(request.num_tokens()));
+            let input_token_pending = end > request.num_tokens();
+            token_ids.resize(num_new_tokens, 0);
+            let sample = end == request.num_tokens_with_pending();
             output.total_num_scheduled_tokens += num_new_tokens;
             output.scheduled.push(ScheduledRequest {
-                token_ids: request.token_ids_in(start..start + num_new_tokens),
+                token_ids,
+                input_token_pending,
                 block_table: self.kv_cache_manager.get_block_ids(&request_id).to_vec(),
                 num_computed_tokens: start,
-                sample: start + num_new_tokens == request.num_tokens(),
+                sample,
                 num_prompt_tokens: request.num_prompt_tokens(),
                 sampling_params: request.sampling_params.clone(),
-                request_id,
+                request_id: request_id.clone(),
             });
+            let request = self.requests.get_mut(&request_id).expect("scheduled request is known");
+            request.num_in_flight_tokens += num_new_tokens;
+            request.num_pending_output_tokens += usize::from(sample);
         }
         trace!(
             num_scheduled = output.scheduled.len(),

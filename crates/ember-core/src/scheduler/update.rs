@@ -5,12 +5,16 @@
 //! (when the step sampled), check stop conditions, and release the blocks of requests that
 //! finished. Requests finished or aborted between `schedule` and this call are skipped. A
 //! sampling step that returns no token is retried: its last position is recomputed next step.
+//!
+//! With async scheduling the next step was scheduled before this one's output arrived: a
+//! request finishing here may be in it (its token there is dropped), and the in-flight
+//! counters `schedule` raised for this step come down here.
 
 use tracing::warn;
 
 use super::Scheduler;
 use crate::request::RequestStatus;
-use crate::scheduler_output::{EngineCoreOutput, ModelRunnerOutput, SchedulerOutput};
+use crate::scheduler_output::{EngineCoreOutput, ModelRunnerOutput, ScheduledRequest, SchedulerOutput};
 use crate::stop_checker::check_stop;
 
 impl Scheduler {
@@ -37,9 +41,12 @@ impl Scheduler {
             let Some(request) = self.requests.get_mut(request_id) else {
                 continue; // finished or aborted since it was scheduled
             };
-            if request.status != RequestStatus::Running
-                || request.num_computed_tokens != scheduled.num_computed_tokens
-            {
+            if request.status != RequestStatus::Running {
+                continue; // preempted since it was scheduled: its counters were reset
+            }
+            request.num_in_flight_tokens -= scheduled.num_scheduled_tokens();
+            request.num_pending_output_tokens -= usize::from(scheduled.sample);
+            if request.num_computed_tokens != scheduled.num_computed_tokens {
                 warn!(request_id, "stale scheduler output entry ignored");
                 continue;
             }
@@ -93,5 +100,40 @@ impl Scheduler {
             outputs.push(output);
         }
         outputs
+    }
+}
+
+impl Scheduler {
+    /// Async scheduling, when the step in flight was applied before `out` (scheduled while it
+    /// ran) is run: fills the input tokens `schedule` left pending with the tokens that step
+    /// sampled, and drops the entries of requests it finished (they would compute a token only
+    /// to drop it). Returns whether any entry was dropped.
+    pub fn resolve_pending_inputs(&mut self, out: &mut SchedulerOutput) -> bool {
+        let before = out.scheduled.len();
+        out.scheduled.retain_mut(|s| {
+            if !s.input_token_pending {
+                return true;
+            }
+            let Some(request) = self.requests.get_mut(&s.request_id) else {
+                return false; // finished: its blocks are already free
+            };
+            let position = s.num_computed_tokens + s.token_ids.len() - 1;
+            match (request.status, request.token_id(position)) {
+                (RequestStatus::Running, Some(token)) => {
+                    *s.token_ids.last_mut().expect("a pending input is a scheduled token") = token;
+                    s.input_token_pending = false;
+                    true
+                }
+                (RequestStatus::Running, None) => {
+                    // The step returned no token (it is retried): undo this entry.
+                    request.num_in_flight_tokens -= s.token_ids.len();
+                    request.num_pending_output_tokens -= usize::from(s.sample);
+                    false
+                }
+                _ => false,
+            }
+        });
+        out.total_num_scheduled_tokens = out.scheduled.iter().map(ScheduledRequest::num_scheduled_tokens).sum();
+        out.scheduled.len() != before
     }
 }

@@ -4,8 +4,15 @@
 //! Per step: copy-on-write block copies; flat inputs (token ids, positions, slot mapping) and
 //! attention metadata; one forward over all scheduled tokens; logits only for the rows that
 //! sample or need prompt logprobs; the on-device sampler; one read-back.
+//!
+//! A step is queued ([`ModelRunner::enqueue`]) and collected ([`ModelRunner::finish`])
+//! separately, so that with async scheduling the engine core queues step N+1 before it waits
+//! for step N's tokens: inputs N+1 needs from N come from N's device output
+//! ([`pending_inputs`]), and N's ids are copied to the host behind N's work
+//! ([`ember_kernels::SamplingBackend::read_ids_early`]), not behind N+1's.
 
 mod inputs;
+mod pending_inputs;
 mod step_graphs;
 mod step_profile;
 
@@ -13,11 +20,12 @@ use burn_tensor::{Int, Tensor, TensorData, activation::log_softmax};
 use ember_core::{
     ModelRunnerOutput, PositionLogprobs, PromptLogprobs, RequestRunnerOutput, Scheduler, SchedulerOutput,
 };
-use ember_kernels::{KvCache, KvCacheSpec, PagedAttentionBackend};
+use ember_kernels::{KvCache, KvCacheSpec, PagedAttentionBackend, PendingIds};
 use ember_models::DecoderModel;
 
 use crate::sampler::{self, RequestGenerators, SamplingRow, top_logprobs};
 use inputs::StepInputs;
+use pending_inputs::PrevSampled;
 use step_graphs::{ForwardContext, GraphOutput, StepGraphs};
 use step_profile::{Phase, ProfilerRange, StepProfile};
 
@@ -36,6 +44,26 @@ pub(crate) struct ModelRunner<B: PagedAttentionBackend> {
     profiler_range: Option<ProfilerRange>,
     /// Captured decode steps (CUDA graphs); disabled until [`Self::enable_step_graphs`].
     graphs: StepGraphs<B>,
+    /// The last step's sampled ids, for the pending inputs of the next one.
+    prev_sampled: Option<PrevSampled<B>>,
+}
+
+/// A step whose work is queued on the device; [`ModelRunner::finish`] collects its output.
+pub(crate) struct InFlightStep {
+    outputs: Vec<RequestRunnerOutput>,
+    /// The sampled rows' indices into `outputs`, and their ids on the way to the host.
+    pending: Option<(Vec<usize>, PendingIds)>,
+}
+
+impl InFlightStep {
+    fn ready(outputs: Vec<RequestRunnerOutput>) -> Self {
+        Self { outputs, pending: None }
+    }
+
+    /// Whether its tokens are still on their way to the host.
+    pub(crate) fn is_pending(&self) -> bool {
+        self.pending.as_ref().is_some_and(|(_, ids)| !ids.is_ready())
+    }
 }
 
 impl<B: PagedAttentionBackend> ModelRunner<B> {
@@ -62,6 +90,7 @@ impl<B: PagedAttentionBackend> ModelRunner<B> {
             profile: StepProfile::from_env(),
             profiler_range: ProfilerRange::from_env(),
             graphs: StepGraphs::disabled(),
+            prev_sampled: None,
         }
     }
 
@@ -89,8 +118,24 @@ impl<B: PagedAttentionBackend> ModelRunner<B> {
         }
     }
 
-    /// Runs one scheduled step (timed by the profile when enabled).
+    /// Runs one scheduled step to the end (timed by the profile when enabled).
     pub(crate) fn execute_model(&mut self, out: &SchedulerOutput, scheduler: &Scheduler) -> ModelRunnerOutput {
+        let step = self.enqueue(out, scheduler);
+        self.finish(step)
+    }
+
+    /// Whether `out` may be queued while the step before it is still in flight: its pending
+    /// inputs then stay on the device, which a graph step cannot take (it copies host inputs
+    /// in), and its sampling must need nothing the step in flight has not returned yet (the
+    /// token history of penalties and `min_tokens`); logprobs are read back with a sync.
+    pub(crate) fn can_overlap(&self, out: &SchedulerOutput) -> bool {
+        let decode = out.scheduled.iter().all(|s| s.token_ids.len() == 1);
+        !(decode && self.graphs.covers(out.scheduled.len()))
+            && out.scheduled.iter().all(|s| !sampler::needs_sync(&s.sampling_params))
+    }
+
+    /// Queues one scheduled step's work on the device.
+    pub(crate) fn enqueue(&mut self, out: &SchedulerOutput, scheduler: &Scheduler) -> InFlightStep {
         if let Some(profile) = &mut self.profile {
             profile.start();
         }
@@ -99,32 +144,45 @@ impl<B: PagedAttentionBackend> ModelRunner<B> {
             let _ = B::sync(&self.device);
             B::device_profiler(&self.device, true);
         }
-        let output = self.execute(out, scheduler);
+        let step = self.execute(out, scheduler);
         if recorded {
             let _ = B::sync(&self.device);
             B::device_profiler(&self.device, false);
-            tracing::info!(seqs = out.scheduled.len(), "the device profiler recorded this decode step");
+            tracing::info!(seqs = out.scheduled.len(), tokens = out.total_num_scheduled_tokens, "the device profiler recorded this step");
         }
-        if let Some(profile) = &mut self.profile
-            && !out.scheduled.is_empty()
-        {
-            let tokens = out.total_num_scheduled_tokens;
-            profile.end(tokens, out.scheduled.len());
+        if let Some(profile) = &mut self.profile {
+            profile.scheduled((!out.scheduled.is_empty()).then_some((out.total_num_scheduled_tokens, out.scheduled.len())));
         }
-        output
+        step
     }
 
-    fn execute(&mut self, out: &SchedulerOutput, scheduler: &Scheduler) -> ModelRunnerOutput {
+    /// Waits for a queued step's tokens and returns its output.
+    pub(crate) fn finish(&mut self, step: InFlightStep) -> ModelRunnerOutput {
+        let InFlightStep { mut outputs, pending } = step;
+        if let Some((rows, ids)) = pending {
+            for (&i, token) in rows.iter().zip(ids.wait()) {
+                outputs[i].sampled_token_id = Some(token);
+            }
+            self.mark(Phase::Wait);
+        }
+        if let Some(profile) = &mut self.profile {
+            profile.end();
+        }
+        ModelRunnerOutput { outputs }
+    }
+
+    fn execute(&mut self, out: &SchedulerOutput, scheduler: &Scheduler) -> InFlightStep {
         for id in &out.finished_req_ids {
             self.generators.remove(id);
         }
         if out.scheduled.is_empty() {
-            return ModelRunnerOutput::default();
+            return InFlightStep::ready(Vec::new());
         }
         self.copy_blocks(out);
 
         let block_size = self.kv_cache.spec().block_size;
-        let step = StepInputs::build(out, scheduler, block_size);
+        let mut step = StepInputs::build(out, scheduler, block_size);
+        let patch = pending_inputs::resolve(self.prev_sampled.as_ref(), out, &mut step, &self.device);
         let mut outputs = vec![RequestRunnerOutput::default(); out.scheduled.len()];
         let rows = self.sampling_rows(&step, out, scheduler);
         // A decode step (every row samples, in order) with plain sampling may sample inside its graph.
@@ -135,18 +193,24 @@ impl<B: PagedAttentionBackend> ModelRunner<B> {
             None
         };
         let ctx = ForwardContext { model: &self.model, cache: &mut self.kv_cache, device: &self.device, windows: &self.windows };
-        let hidden = match self.graphs.forward(ctx, &step, pick_params.as_deref()) {
+        // A graph copies host inputs in: not with inputs still on the device.
+        let graph = if patch.is_none() { self.graphs.forward(ctx, &step, pick_params.as_deref()) } else { None };
+        let hidden = match graph {
             Some(GraphOutput::Tokens(tokens)) => {
                 self.mark(Phase::Forward);
-                for (output, token) in outputs.iter_mut().zip(tokens) {
+                for (output, &token) in outputs.iter_mut().zip(&tokens) {
                     output.sampled_token_id = Some(token);
                 }
-                return ModelRunnerOutput { outputs };
+                self.prev_sampled = Some(PrevSampled::on_host(out, tokens));
+                return InFlightStep::ready(outputs);
             }
             Some(GraphOutput::Hidden(hidden)) => hidden,
             None => {
                 let metadata = ember_kernels::AttentionMetadata::<B>::with_padded_groups(&step.layout, &self.windows, &self.device, self.padded_groups);
-                let input_ids = int_tensor::<B>(step.input_ids.clone(), &self.device);
+                let mut input_ids = int_tensor::<B>(step.input_ids.clone(), &self.device);
+                if let Some(patch) = patch {
+                    input_ids = patch.apply(input_ids, &self.device);
+                }
                 let positions = int_tensor::<B>(step.layout.positions(), &self.device);
                 self.mark(Phase::Prepare);
                 self.model.forward(input_ids, positions, &mut self.kv_cache, &metadata)
@@ -155,8 +219,9 @@ impl<B: PagedAttentionBackend> ModelRunner<B> {
         self.mark(Phase::Forward);
 
         let num_sample = step.sample_rows.len();
+        self.prev_sampled = None;
         if num_sample + step.prompt_rows.len() == 0 {
-            return ModelRunnerOutput { outputs }; // a prefill chunk that neither samples nor scores
+            return InFlightStep::ready(outputs); // a prefill chunk that neither samples nor scores
         }
         let logit_rows: Vec<i64> = step
             .sample_rows
@@ -167,22 +232,30 @@ impl<B: PagedAttentionBackend> ModelRunner<B> {
             .collect();
         let logits = self.model.compute_logits(hidden.select(0, int_tensor::<B>(logit_rows, &self.device)));
 
+        let mut pending = None;
         if num_sample > 0 {
             let sample_logits = logits.clone().narrow(0, 0, num_sample);
             let batch = sampler::sample(sample_logits, &rows);
             self.mark(Phase::Sample);
-            let sampled = batch.read(&rows);
-            self.mark(Phase::Wait);
-            for (r, token) in step.sample_rows.iter().zip(sampled) {
-                outputs[r.scheduled].sampled_token_id = Some(token.token_id);
-                outputs[r.scheduled].logprobs = token.logprobs;
+            self.prev_sampled = Some(PrevSampled::on_device(out, &step, batch.token_ids()));
+            match batch.read_early(&rows) {
+                sampler::SampleRead::Ready(sampled) => {
+                    self.mark(Phase::Wait);
+                    for (r, token) in step.sample_rows.iter().zip(sampled) {
+                        outputs[r.scheduled].sampled_token_id = Some(token.token_id);
+                        outputs[r.scheduled].logprobs = token.logprobs;
+                    }
+                }
+                sampler::SampleRead::Pending(ids) => {
+                    pending = Some((step.sample_rows.iter().map(|r| r.scheduled).collect(), ids));
+                }
             }
         }
         if !step.prompt_rows.is_empty() {
             let prompt_logits = logits.narrow(0, num_sample, step.prompt_rows.len()).cast(burn_tensor::FloatDType::F32);
             self.prompt_logprobs(prompt_logits, &step, out, &mut outputs);
         }
-        ModelRunnerOutput { outputs }
+        InFlightStep { outputs, pending }
     }
 
     /// The sampler's view of each row that samples this step, with its uniform drawn from the

@@ -116,13 +116,18 @@ impl<B: PagedAttentionBackend> StepGraphs<B> {
         Self { enabled, table_width: max_model_len.div_ceil(block_size).max(1), graphs: HashMap::new() }
     }
 
+    /// Whether a decode step of `num_seqs` sequences would run through a graph.
+    pub(crate) fn covers(&self, num_seqs: usize) -> bool {
+        self.enabled && num_seqs > 0 && num_seqs <= max_graph_seqs()
+    }
+
     /// The step through a graph, when it is a decode step graphs cover; `None`: the caller
     /// runs it eagerly. With `pick_params` (the step's sampling is plain: one row per
     /// sequence, in order, [`sampler::plain_pick_params`]) the graph samples too and returns the tokens.
     pub(crate) fn forward(&mut self, ctx: ForwardContext<'_, B>, step: &StepInputs, pick_params: Option<&[i32]>) -> Option<GraphOutput<B>> {
         let layout = &step.layout;
         let num_seqs = layout.seqs.len();
-        if !self.enabled || num_seqs == 0 || num_seqs > max_graph_seqs() || layout.num_tokens() != num_seqs {
+        if !self.covers(num_seqs) || layout.num_tokens() != num_seqs {
             return None;
         }
         let host = FlatHostMetadata::new(layout, self.table_width);

@@ -16,7 +16,9 @@
 //!
 //! [`ProfilerRange`]: with `EMBER_PROFILE_DECODE_SEQS=N`, the first decode step of at least N
 //! sequences runs inside the device profiler's recording range (`ncu --profile-from-start
-//! off` then profiles exactly that step's kernels), with the device idle before and after.
+//! off` then profiles exactly that step's kernels), with the device idle before and after;
+//! `EMBER_PROFILE_MIXED_TOKENS=N` does the same for the first step with prefill tokens and at
+//! least N tokens in all.
 
 use std::time::Instant;
 
@@ -46,6 +48,8 @@ pub(crate) struct StepProfile {
     last_end: Option<Instant>,
     mark: Instant,
     current: [f64; 5],
+    /// Tokens and sequences of the step last queued.
+    counts: Option<(usize, usize)>,
     decode: Totals,
     mixed: Totals,
 }
@@ -54,7 +58,7 @@ impl StepProfile {
     pub(crate) fn from_env() -> Option<Self> {
         let every = std::env::var("EMBER_PROFILE_STEPS").ok()?.parse::<u32>().ok().filter(|&n| n > 0)?;
         let sync = std::env::var("EMBER_PROFILE_SYNC").is_ok_and(|v| v == "1");
-        Some(Self { sync, every, last_end: None, mark: Instant::now(), current: [0.0; 5], decode: Totals::default(), mixed: Totals::default() })
+        Some(Self { sync, every, last_end: None, mark: Instant::now(), current: [0.0; 5], counts: None, decode: Totals::default(), mixed: Totals::default() })
     }
 
     /// A step starts: the time since the previous one ended is the engine's host work.
@@ -74,9 +78,17 @@ impl StepProfile {
         self.mark = now;
     }
 
-    /// The step ended; `tokens` were scheduled over `seqs` sequences.
-    pub(crate) fn end(&mut self, tokens: usize, seqs: usize) {
+    /// The step just queued has `tokens` over `seqs` sequences (none: it was empty).
+    pub(crate) fn scheduled(&mut self, counts: Option<(usize, usize)>) {
+        self.counts = counts;
+    }
+
+    /// The step's output was collected. With async scheduling the next step was queued
+    /// before this one's wait: its `prepare`, `forward` and `sample` are then the next
+    /// step's, and the totals still add up to the wall time between two outputs.
+    pub(crate) fn end(&mut self) {
         self.last_end = Some(Instant::now());
+        let Some((tokens, seqs)) = self.counts else { return };
         let totals = if tokens == seqs { &mut self.decode } else { &mut self.mixed };
         totals.steps += 1;
         totals.tokens += tokens as u64;
@@ -103,21 +115,28 @@ fn ms(d: std::time::Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-/// The one step a device profiler records (`EMBER_PROFILE_DECODE_SEQS`).
+/// The one step a device profiler records (`EMBER_PROFILE_DECODE_SEQS`, or
+/// `EMBER_PROFILE_MIXED_TOKENS` for a step with prefill tokens).
 pub(crate) struct ProfilerRange {
-    min_seqs: usize,
+    min_seqs: Option<usize>,
+    min_mixed_tokens: Option<usize>,
     done: bool,
 }
 
 impl ProfilerRange {
     pub(crate) fn from_env() -> Option<Self> {
-        let min_seqs = std::env::var("EMBER_PROFILE_DECODE_SEQS").ok()?.parse::<usize>().ok().filter(|&n| n > 0)?;
-        Some(Self { min_seqs, done: false })
+        let read = |name: &str| std::env::var(name).ok()?.parse::<usize>().ok().filter(|&n| n > 0);
+        let (min_seqs, min_mixed_tokens) = (read("EMBER_PROFILE_DECODE_SEQS"), read("EMBER_PROFILE_MIXED_TOKENS"));
+        (min_seqs.is_some() || min_mixed_tokens.is_some()).then_some(Self { min_seqs, min_mixed_tokens, done: false })
     }
 
-    /// Whether a step of `tokens` over `seqs` sequences is the one to record (once).
+    /// Whether a step of `tokens` over `seqs` sequences is the one to record (once): a decode
+    /// step of at least `min_seqs` sequences, or a step with prefill tokens of at least
+    /// `min_mixed_tokens` tokens.
     pub(crate) fn take(&mut self, tokens: usize, seqs: usize) -> bool {
-        let hit = !self.done && tokens == seqs && seqs >= self.min_seqs;
+        let decode = tokens == seqs && self.min_seqs.is_some_and(|n| seqs >= n);
+        let mixed = tokens != seqs && self.min_mixed_tokens.is_some_and(|n| tokens >= n);
+        let hit = !self.done && (decode || mixed);
         self.done |= hit;
         hit
     }

@@ -95,6 +95,22 @@ pub(crate) fn plain_pick_params(rows: &[SamplingRow<'_>], vocab: usize) -> Optio
     Some(uniforms.iter().chain(&temperatures).map(|v| v.to_bits() as i32).collect())
 }
 
+impl<B: SamplingBackend> SampledBatch<B> {
+    /// The sampled ids on the device, `[rows, 1]`.
+    pub(crate) fn token_ids(&self) -> Tensor<B, 2, Int> {
+        self.token_ids.clone()
+    }
+
+    /// Starts the read-back: ids alone are copied behind the work queued so far and waited
+    /// for later; a batch with logprobs is read at once ([`Self::read`]).
+    pub(crate) fn read_early(self, rows: &[SamplingRow<'_>]) -> SampleRead {
+        if self.logprobs.is_none() {
+            return SampleRead::Pending(B::read_ids_early(self.token_ids));
+        }
+        SampleRead::Ready(self.read(rows))
+    }
+}
+
 impl<B: Backend> SampledBatch<B> {
     /// Reads the batch back (one transfer) and shapes it per row.
     pub(crate) fn read(self, rows: &[SamplingRow<'_>]) -> Vec<SampledToken> {
@@ -125,11 +141,24 @@ pub(crate) fn column<B: Backend>(values: Vec<f32>, device: &B::Device) -> Tensor
 }
 
 /// Integer tensor data (i32 or i64 depending on the backend) as u32 ids.
-pub(crate) fn read_ids(data: TensorData) -> Vec<u32> {
-    data.convert::<i64>()
-        .to_vec::<i64>()
-        .expect("integer tensor data converts to i64")
-        .into_iter()
-        .map(|v| v as u32)
-        .collect()
+pub(crate) use ember_kernels::read_ids;
+
+/// Whether a request's sampling needs the host to wait for the step before it: penalties and
+/// `min_tokens` read the token history (which lacks the tokens of a step in flight), and
+/// logprobs are read back with the tokens in one synchronous transfer.
+pub(crate) fn needs_sync(p: &ember_core::SamplingParams) -> bool {
+    p.repetition_penalty != 1.0
+        || p.frequency_penalty != 0.0
+        || p.presence_penalty != 0.0
+        || p.min_tokens > 0
+        || p.logprobs.is_some()
+        || p.prompt_logprobs.is_some()
+}
+
+/// A batch's tokens on their way to the host.
+pub(crate) enum SampleRead {
+    /// Read at once (logprobs came with them).
+    Ready(Vec<SampledToken>),
+    /// Only ids, still being copied ([`SamplingBackend::read_ids_early`]).
+    Pending(ember_kernels::PendingIds),
 }

@@ -8,13 +8,14 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
+use burn_cubecl::cubecl::client::ComputeClient;
 use burn_cubecl::{BoolElement, CubeBackend, FloatElement, IntElement};
 use burn_tensor::{DType, Int, Shape, Tensor, TensorData};
 use cubecl_cuda::CudaRuntime;
 
 use super::ops::{PerDtype, kernels, row_stride, suffix};
 use super::raw_kernel::{launch, pack_u32};
-use crate::SamplingBackend;
+use crate::{PendingIds, SamplingBackend, read_ids};
 use crate::reference::sampling as reference;
 
 const SAMPLING: &str = include_str!("../../../../kernels/sampling.cu");
@@ -108,4 +109,37 @@ where
         launch(&x.client, &pick.0[index], (rows as u32, 1, 1), buffers, p);
         Some(Tensor::from_primitive(out))
     }
+
+    fn read_ids_early(ids: Tensor<Self, 2, Int>) -> PendingIds {
+        let t = ids.into_primitive();
+        let rows = t.meta.shape().num_elements();
+        if !t.is_contiguous() || !matches!(t.dtype, DType::I32 | DType::I64) {
+            return PendingIds::Ready(read_ids(Tensor::<Self, 2, Int>::from_primitive(t).into_data()));
+        }
+        // cubecl queues the copy and its fence now, on the stream of the work queued so far;
+        // the future only waits for the fence.
+        let wide = t.dtype == DType::I64;
+        let read = static_client(&t.client, t.device.index).read_async(vec![t.handle.clone()]);
+        PendingIds::Copying(Box::new(move || {
+            let bytes = burn_cubecl::cubecl::future::block_on(read).expect("reading the sampled token ids").remove(0);
+            let word = if wide { 8 } else { 4 };
+            bytes[..rows * word]
+                .chunks_exact(word)
+                .map(|c| if wide { i64::from_le_bytes(c.try_into().expect("8 bytes")) as u32 } else { i32::from_le_bytes(c.try_into().expect("4 bytes")) as u32 })
+                .collect()
+        }))
+    }
+}
+
+/// A client of device `index` that outlives any step (cubecl's read future borrows its
+/// client): one clone per device, kept for the process.
+fn static_client(client: &ComputeClient<CudaRuntime>, index: usize) -> &'static ComputeClient<CudaRuntime> {
+    static CLIENTS: std::sync::Mutex<Vec<(usize, &'static ComputeClient<CudaRuntime>)>> = std::sync::Mutex::new(Vec::new());
+    let mut clients = CLIENTS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, c)) = clients.iter().find(|(i, _)| *i == index) {
+        return c;
+    }
+    let leaked: &'static ComputeClient<CudaRuntime> = Box::leak(Box::new(client.clone()));
+    clients.push((index, leaked));
+    leaked
 }

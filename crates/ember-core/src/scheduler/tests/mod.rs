@@ -1,8 +1,10 @@
 //! Unit tests of the scheduler, with shared helpers: `batching` (chunking, budgets, FCFS,
-//! preemption) and `lifecycle` (stops, aborts, admission errors, prefix hits, forks).
+//! preemption), `lifecycle` (stops, aborts, admission errors, prefix hits, forks) and
+//! `pipelined` (async scheduling: a step scheduled while the previous one is in flight).
 
 mod batching;
 mod lifecycle;
+mod pipelined;
 
 use std::sync::Arc;
 
