@@ -45,6 +45,15 @@ struct GemvParams {
 #define EMBER_GEMV_PLAIN 0
 #define EMBER_GEMV_RESIDUAL_NORM 1  // producer epilogue
 #define EMBER_GEMV_NORMED 2         // consumer prologue/epilogue
+#define EMBER_GEMV_NORMED_ROPE 3    // consumer whose outputs are q/k/v: rotary + cache writes (gemv_rope.cu)
+
+// The rotary epilogue's parameters (gemv_rope.cu, compiled after this file), and what it reads
+// before the product: the rotation of this thread's pair and the token's cache slot.
+template <typename T> struct GemvRope;
+struct GemvRopeOperands {
+    float c, s;
+    int slot;
+};
 
 template <typename T>
 struct GemvNorm {
@@ -126,11 +135,17 @@ __device__ __forceinline__ void ember_load8(const __nv_bfloat16* p, float out[8]
 // deferred norm (above; both need p.n % EMBER_GEMV_WARPS == 0). The producer writes no y.
 template <typename T, int M, int EPI = EMBER_GEMV_PLAIN>
 __device__ void gemv_rows(const T* __restrict__ x, const T* __restrict__ w, T* __restrict__ y, const T* __restrict__ bias, const GemvParams p,
-                          const GemvNorm<T> norm = {}) {
+                          const GemvNorm<T> norm = {}, const GemvRope<T>* rope = nullptr) {
     static_assert(EPI == EMBER_GEMV_PLAIN || M == 1, "the deferred norm is for one row");
+    constexpr bool NORMED = EPI == EMBER_GEMV_NORMED || EPI == EMBER_GEMV_NORMED_ROPE;
     const unsigned int warp = threadIdx.x / EMBER_WARP;
     const unsigned int lane = threadIdx.x % EMBER_WARP;
-    const unsigned int n = blockIdx.x * EMBER_GEMV_WARPS + warp;
+    unsigned int n = blockIdx.x * EMBER_GEMV_WARPS + warp;
+    GemvRopeOperands rope_operands{0.f, 0.f, -1};
+    if constexpr (EPI == EMBER_GEMV_NORMED_ROPE) {
+        n = ember_rope_row(*rope, blockIdx.x, warp);
+        rope_operands = ember_rope_operands(*rope);  // host-written inputs: before the wait
+    }
     if (EPI == EMBER_GEMV_PLAIN && n >= p.n) {
         ember_pdl_wait();  // completes only after the kernel before (see ember_pdl_wait)
         return;
@@ -164,7 +179,7 @@ __device__ void gemv_rows(const T* __restrict__ x, const T* __restrict__ w, T* _
     ember_pdl_wait();
     if constexpr (M > 1) ember_pdl_trigger();
     float residual = 0.f, scale = 0.f;
-    if constexpr (EPI == EMBER_GEMV_NORMED) ember_stage_partials(norm.staged, norm.sums, norm.parts);
+    if constexpr (NORMED) ember_stage_partials(norm.staged, norm.sums, norm.parts);
     if constexpr (EPI == EMBER_GEMV_RESIDUAL_NORM) {
         if (lane == 0) {
             residual = ember_to_float(norm.residual[n]);
@@ -209,12 +224,16 @@ __device__ void gemv_rows(const T* __restrict__ x, const T* __restrict__ w, T* _
         return;
     }
     float inv_rms = 1.f;
-    if constexpr (EPI == EMBER_GEMV_NORMED) inv_rms = ember_staged_inv_rms(norm.staged, norm.parts, p.k, norm.eps);
+    if constexpr (NORMED) inv_rms = ember_staged_inv_rms(norm.staged, norm.parts, p.k, norm.eps);
 #pragma unroll
     for (int m = 0; m < M; ++m) {
         float s = ember_warp_sum(acc[m]);
-        if constexpr (EPI == EMBER_GEMV_NORMED) s = __fmul_rn(s, inv_rms);
-        if (lane == 0) y[(size_t)m * p.n + n] = ember_from_float<T>(p.has_bias ? s + ember_to_float(bias[n]) : s);
+        if constexpr (NORMED) s = __fmul_rn(s, inv_rms);
+        if constexpr (EPI == EMBER_GEMV_NORMED_ROPE) {
+            ember_rope_store(*rope, rope_operands, n, p.has_bias ? s + ember_to_float(bias[n]) : s);
+        } else if (lane == 0) {
+            y[(size_t)m * p.n + n] = ember_from_float<T>(p.has_bias ? s + ember_to_float(bias[n]) : s);
+        }
     }
 }
 

@@ -29,7 +29,7 @@
 #               previous one's tokens), to compare
 #   attention   the same throughput under each large-batch attention kernel (EMBER_CUDA_ATTENTION
 #               grouped, mma, mma_pipelined), to compare them
-#   serve       time from `ember serve` to a healthy server, then `ember bench serve` at
+#   serve       time from `ember serve` (plus ${SERVE_FLAGS}) to a healthy server, then `ember bench serve` at
 #               ${RATE:-16} req/s, random 1024 in / 128 out, ${SERVE_PROMPTS:-320} requests
 #   baseline    transformers `generate` (SDPA, bf16) on the same model: batch 1 and batch 256
 set -euo pipefail
@@ -127,7 +127,7 @@ run)
         serve)
             echo "=== serving: time to ready, then ${RATE:-16} req/s, random 1024 in / 128 out"
             start=$EPOCHREALTIME
-            EMBER_PROFILE_STEPS=50 /tmp/ember serve "$model" --backend cuda --dtype bfloat16 --max-model-len 2048 --port 8123 > /tmp/serve.log 2>&1 &
+            EMBER_PROFILE_STEPS=50 /tmp/ember serve "$model" --backend cuda --dtype bfloat16 --max-model-len 2048 --port 8123 ${SERVE_FLAGS:-} > /tmp/serve.log 2>&1 &
             pid=$!
             until curl -sf localhost:8123/health > /dev/null; do
                 kill -0 $pid 2>/dev/null || { cat /tmp/serve.log; exit 1; }

@@ -7,7 +7,8 @@ checked on a machine without one:
     (cd /tmp/nvrtc && for f in *.whl; do unzip -q -o $f -d x; done)
     python3 scripts/nvrtc_check.py /tmp/nvrtc/x/nvidia/cu13 [kernels/gemm.cu ...]
 
-NVRTC_OPTS adds options, e.g. NVRTC_OPTS=--ptxas-options=-v prints registers and spills.
+NVRTC_OPTS adds options, e.g. NVRTC_OPTS=--ptxas-options=-v prints registers and spills. A
+file with a `// ember-compiled-after: OTHER.cu` line is compiled after OTHER.cu, as the backend does.
 """
 import ctypes
 import os
@@ -21,7 +22,11 @@ files = [pathlib.Path(f) for f in sys.argv[2:]] or sorted(kernels.glob("*.cu"))
 common = (kernels / "common.cuh").read_text()
 failed = False
 for path in files:
-    src = (common + "\n" + path.read_text()).encode()
+    text = path.read_text()
+    # A file that extends another says so on a line `// ember-compiled-after: NAME.cu`; the
+    # CUDA backend compiles the two together, in that order.
+    before = [line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("// ember-compiled-after:")]
+    src = "\n".join([common] + [(kernels / b).read_text() for b in before] + [text]).encode()
     prog = ctypes.c_void_p()
     assert nvrtc.nvrtcCreateProgram(ctypes.byref(prog), src, path.name.encode(), 0, None, None) == 0
     opts = [b"--gpu-architecture=sm_90a", b"-I" + str(root / "include").encode(), b"--std=c++17", b"-lineinfo"]

@@ -46,6 +46,23 @@ pub trait PagedAttentionBackend: LinearBackend + LayerOpsBackend + SamplingBacke
         (q, Self::reshape_and_cache(cache, k, v, metadata))
     }
 
+    /// [`LinearBackend::linear_deferred_norm`] of the q/k/v weight followed by
+    /// [`Self::split_qkv_rope_and_cache`] (no q/k norms), in one kernel where the backend has
+    /// one: q and the updated cache, or `Err(cache)` unchanged when it has none for these
+    /// inputs (the default), and the caller runs the two.
+    #[allow(clippy::too_many_arguments, clippy::result_large_err)]
+    fn deferred_qkv_rope_and_cache(
+        _input: &crate::DeferredNorm<Self>,
+        _weight: &Tensor<Self, 2>,
+        _bias: Option<&Tensor<Self, 1>>,
+        _shape: QkvShape,
+        _rope: &StepRope<Self>,
+        cache: KvLayerCache<Self>,
+        _metadata: &AttentionMetadata<Self>,
+    ) -> Result<(Tensor<Self, 3>, KvLayerCache<Self>), KvLayerCache<Self>> {
+        Err(cache)
+    }
+
     /// Attention of the step's queries (`[num_tokens, num_heads, head_dim]`) over the cached keys
     /// and values of their sequences; returns `[num_tokens, num_heads, head_dim]`.
     fn paged_attention(

@@ -16,7 +16,7 @@ use super::raw_kernel::{launch, pack_u32};
 
 type Cube = CubeTensor<CudaRuntime>;
 
-const GEMV: &str = include_str!("../../../../kernels/gemv.cu");
+pub(super) const GEMV: &str = include_str!("../../../../kernels/gemv.cu");
 /// Outputs per block of the GEMV (`EMBER_GEMV_WARPS`): one partial sum each.
 const OUTPUTS_PER_PART: usize = 8;
 /// Most partials a consumer block stages in shared memory (`EMBER_GEMV_MAX_PARTS`): norms up to
@@ -94,7 +94,7 @@ pub(super) fn gemv_residual_norm(x: &Cube, weight: &Cube, bias: Option<&Cube>, r
 /// Whether `scaled` and `partials` have the shapes [`gemv_residual_norm`] writes for a norm of
 /// width `k` (the consumer kernels stage `k / 8` partials in float4s), and a consumer's `n`
 /// outputs fill whole blocks (its blocks synchronise at the end).
-fn fits_consumer(scaled: &Cube, partials: &Cube, k: usize, n: usize) -> bool {
+pub(super) fn fits_consumer(scaled: &Cube, partials: &Cube, k: usize, n: usize) -> bool {
     let parts = k / OUTPUTS_PER_PART;
     let shapes = is_row(scaled, k, scaled.dtype) && is_row(partials, parts, DType::F32);
     shapes && k.is_multiple_of(OUTPUTS_PER_PART * 4) && parts <= MAX_PARTS && n.is_multiple_of(OUTPUTS_PER_PART)

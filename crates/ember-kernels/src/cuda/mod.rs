@@ -14,6 +14,7 @@ mod device_profiler;
 mod gemm_sm90;
 mod layer_ops;
 mod ops;
+mod qkv_rope;
 mod raw_kernel;
 mod sampling;
 mod step_graph;
@@ -110,6 +111,29 @@ where
                 let (q, k, v) = <Self as crate::LayerOpsBackend>::split_qkv_rope(qkv, shape, qk_norm, rope);
                 (q, Self::reshape_and_cache(cache, k, v, metadata))
             }
+        }
+    }
+
+    fn deferred_qkv_rope_and_cache(
+        input: &crate::DeferredNorm<Self>,
+        weight: &Tensor<Self, 2>,
+        bias: Option<&Tensor<Self, 1>>,
+        shape: QkvShape,
+        rope: &StepRope<Self>,
+        cache: KvLayerCache<Self>,
+        metadata: &AttentionMetadata<Self>,
+    ) -> Result<(Tensor<Self, 3>, KvLayerCache<Self>), KvLayerCache<Self>> {
+        if !fusions_enabled() || !qkv_rope::enabled() {
+            return Err(cache);
+        }
+        let (key_cache, value_cache) = (cube(&cache.key), cube(&cache.value));
+        let (cos, sin) = (cube(&rope.cos_table), cube(&rope.sin_table));
+        let (positions, slots) = (rope.positions.clone().into_primitive(), metadata.flat.slot_mapping.clone().into_primitive());
+        let targets = qkv_rope::RopeTargets { cos: &cos, sin: &sin, positions: &positions, slots: &slots, key_cache: &key_cache, value_cache: &value_cache };
+        let bias = bias.map(cube);
+        match qkv_rope::gemv_normed_rope(&cube(&input.scaled), &cube(&input.partials), input.norm.eps, &cube(weight), bias.as_ref(), shape, &targets) {
+            Some(q) => Ok((Tensor::from_primitive(TensorPrimitive::Float(q)), cache)),
+            None => Err(cache),
         }
     }
 

@@ -3,7 +3,7 @@
 //! which the decoder runs (see [`AttentionBlock::forward`]).
 
 use burn_tensor::{Tensor, backend::Backend};
-use ember_kernels::{AttentionMetadata, AttentionParams, KvCache, PagedAttentionBackend, QkvShape, StepRope};
+use ember_kernels::{AttentionMetadata, AttentionParams, KvCache, KvLayerCache, PagedAttentionBackend, QkvShape, StepRope};
 
 use crate::config::ModelConfig;
 use crate::error::Result;
@@ -63,17 +63,32 @@ impl<B: PagedAttentionBackend> AttentionBlock<B> {
         metadata: &AttentionMetadata<B>,
     ) -> Tensor<B, 2> {
         let AttentionParams { num_heads: h, num_kv_heads: kvh, head_dim: d, .. } = self.params;
-        let qkv = self.qkv.forward_input(x);
-        let tokens = qkv.dims()[0];
         let shape = QkvShape { num_heads: h, num_kv_heads: kvh, head_dim: d };
         let qk_norm = match (&self.q_norm, &self.k_norm) {
             (Some(qn), Some(kn)) => Some((qn.weights(), kn.weights())),
             _ => None,
         };
-        let (q, layer_cache) = B::split_qkv_rope_and_cache(qkv, shape, qk_norm, rope, cache.take_layer(layer), metadata);
+        let mut layer_cache = cache.take_layer(layer);
+        // Single-stream decode: the backend may run the projection, the rotary embedding and
+        // the cache write as one kernel.
+        if let (LayerInput::Deferred(norm), None) = (&x, qk_norm) {
+            match B::deferred_qkv_rope_and_cache(norm, self.qkv.weight(), self.qkv.bias(), shape, rope, layer_cache, metadata) {
+                Ok((q, layer_cache)) => return self.attend(q, layer_cache, cache, layer, metadata),
+                Err(unchanged) => layer_cache = unchanged,
+            }
+        }
+        let qkv = self.qkv.forward_input(x);
+        let (q, layer_cache) = B::split_qkv_rope_and_cache(qkv, shape, qk_norm, rope, layer_cache, metadata);
+        self.attend(q, layer_cache, cache, layer, metadata)
+    }
+
+    /// Attention of `q` (`[tokens, heads, head_dim]`) over the layer's cache, which goes back
+    /// into `cache`; `[tokens, heads * head_dim]`.
+    fn attend(&self, q: Tensor<B, 3>, layer_cache: KvLayerCache<B>, cache: &mut KvCache<B>, layer: usize, metadata: &AttentionMetadata<B>) -> Tensor<B, 2> {
+        let [tokens, heads, head_dim] = q.dims();
         let out = B::paged_attention(q, &layer_cache, metadata, &self.params);
         cache.put_layer(layer, layer_cache);
-        out.reshape([tokens, h * d])
+        out.reshape([tokens, heads * head_dim])
     }
 
     /// The output projection: `[tokens, heads * head_dim]` → `[tokens, hidden]`.

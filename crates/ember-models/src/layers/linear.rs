@@ -83,6 +83,18 @@ impl<B: LinearBackend> Linear<B> {
     }
 }
 
+impl<B: Backend> Linear<B> {
+    /// `[out_features, in_features]`.
+    pub fn weight(&self) -> &Tensor<B, 2> {
+        &self.weight
+    }
+
+    /// `[out_features]`, when the layer has one.
+    pub fn bias(&self) -> Option<&Tensor<B, 1>> {
+        self.bias.as_ref()
+    }
+}
+
 impl<B: LinearBackend + LayerOpsBackend> Linear<B> {
     /// [`Linear::forward_kernel`] of a block's input, applying a deferred norm inside the
     /// projection when the backend can ([`LinearBackend::linear_deferred_norm`]).
