@@ -49,6 +49,14 @@ run)
     model=/tmp/bench-llama3-8b
     [ -f "$model/config.json" ] || python3 benches/make_bench_model.py --out "$model" --shape llama3-8b
     M="--model $model --backend cuda --dtype bfloat16 --max-model-len 2048"
+    # ncu_throughput_step VAR=VALUE OUT: Nsight Compute's kernel times of the one step of the
+    # 1000 x 128/128 throughput run that the profiler-range variable picks, summed into OUT.txt.
+    ncu_throughput_step() {
+        env "$1" ncu --profile-from-start off --csv --metrics gpu__time_duration.sum --cache-control none \
+            --clock-control none /tmp/ember bench throughput $M --input-len 128 --output-len 128 --num-prompts 1000 \
+            > "$2.csv" 2> "$2.err" || { tail -5 "$2.err"; exit 1; }
+        python3 scripts/ncu_summary.py "$2.csv" | tee "$2.txt"
+    }
     for s in $sections; do
         case $s in
         latency)
@@ -87,17 +95,11 @@ run)
             ;;
         ncu)
             echo "=== ncu: one decode step of >= ${NCU_SEQS:-700} sequences (1000 x 128/128)"
-            EMBER_PROFILE_DECODE_SEQS=${NCU_SEQS:-700} ncu --profile-from-start off --csv --metrics gpu__time_duration.sum \
-                --cache-control none --clock-control none /tmp/ember bench throughput $M --input-len 128 --output-len 128 \
-                --num-prompts 1000 > /tmp/ncu_step.csv 2> /tmp/ncu_step.err || { tail -5 /tmp/ncu_step.err; exit 1; }
-            python3 scripts/ncu_summary.py /tmp/ncu_step.csv | tee /tmp/ncu_step.txt
+            ncu_throughput_step EMBER_PROFILE_DECODE_SEQS="${NCU_SEQS:-700}" /tmp/ncu_step
             ;;
         ncu_mixed)
             echo "=== ncu: one step with >= ${NCU_TOKENS:-16000} tokens, prefill included (1000 x 128/128)"
-            EMBER_PROFILE_MIXED_TOKENS=${NCU_TOKENS:-16000} ncu --profile-from-start off --csv --metrics gpu__time_duration.sum \
-                --cache-control none --clock-control none /tmp/ember bench throughput $M --input-len 128 --output-len 128 \
-                --num-prompts 1000 > /tmp/ncu_mixed.csv 2> /tmp/ncu_mixed.err || { tail -5 /tmp/ncu_mixed.err; exit 1; }
-            python3 scripts/ncu_summary.py /tmp/ncu_mixed.csv | tee /tmp/ncu_mixed.txt
+            ncu_throughput_step EMBER_PROFILE_MIXED_TOKENS="${NCU_TOKENS:-16000}" /tmp/ncu_mixed
             ;;
         ncu1)
             echo "=== ncu: the first decode step at batch 1 (128 in)"
