@@ -92,3 +92,41 @@ fn async_scheduling_gives_the_same_outputs_as_synchronous_steps() {
         }
     }
 }
+
+/// A request aborted while its step is in flight returns its blocks at once; the step's token
+/// for it is dropped when the step is applied, and the others run on to the tokens they get
+/// without the abort.
+#[test]
+fn aborting_while_a_step_is_in_flight_frees_the_blocks_and_spares_the_others() {
+    for backend in backends() {
+        let greedy_prompts = |n: usize| prompts().into_iter().take(n).collect::<Vec<_>>();
+        let expected = run(backend, false, 16 << 20, &vec![greedy(24); 7]).0;
+        let mut args = engine_args(MODEL, backend);
+        args.max_model_len = Some(128);
+        args.pipeline_ready_steps = true;
+        let mut llm = LLM::new(args).unwrap();
+        let engine = llm.engine_mut();
+        for (i, prompt) in greedy_prompts(3).into_iter().enumerate() {
+            engine.add_request(format!("r{i}"), prompt, greedy(24)).unwrap();
+        }
+        for _ in 0..5 {
+            engine.step().unwrap();
+        }
+        let usage = engine.stats().kv_cache_usage;
+        let aborted = engine.abort_request("r1").expect("r1 is running");
+        assert_eq!(aborted.outputs[0].finish_reason, Some("abort"), "{backend}");
+        assert!(engine.stats().kv_cache_usage < usage, "{backend}: the aborted request's blocks are freed at once");
+        let mut finished = Vec::new();
+        while engine.has_unfinished_requests() {
+            finished.extend(engine.step().unwrap().into_iter().filter(|o| o.finished));
+        }
+        // One more call applies the last step in flight, if any.
+        finished.extend(engine.step().unwrap().into_iter().filter(|o| o.finished));
+        finished.sort_by(|a, b| a.request_id.cmp(&b.request_id));
+        let ids: Vec<&str> = finished.iter().map(|o| o.request_id.as_str()).collect();
+        assert_eq!(ids, ["r0", "r2"], "{backend}: the aborted request gets no output after its abort");
+        assert_eq!(finished[0].outputs[0].token_ids, expected[0].outputs[0].token_ids, "{backend}: r0");
+        assert_eq!(finished[1].outputs[0].token_ids, expected[2].outputs[0].token_ids, "{backend}: r2");
+        assert_eq!(engine.stats().kv_cache_usage, 0.0, "{backend}: every block is back");
+    }
+}

@@ -27,6 +27,14 @@ pub trait SamplingBackend: Backend {
         None
     }
 
+    /// `ids` with `ids[rows[i]] = sampled[from[i]]` for every `i` (all `[n]`): the inputs a step
+    /// takes from the ids sampled by the step before it (async scheduling). The default is
+    /// burn's select and scatter.
+    fn patch_input_ids(ids: Tensor<Self, 1, Int>, rows: Tensor<Self, 1, Int>, sampled: Tensor<Self, 1, Int>, from: Tensor<Self, 1, Int>) -> Tensor<Self, 1, Int> {
+        let n = rows.dims()[0];
+        ids.scatter_nd(rows.reshape([n, 1]), sampled.select(0, from), burn_tensor::IndexingUpdateOp::Assign)
+    }
+
     /// Starts copying the token ids `ids` to the host behind the work queued so far, so that
     /// the host can queue more work (the next step) before it waits for them
     /// ([`PendingIds::wait`]). The default reads them at once ([`PendingIds::Ready`]).

@@ -182,7 +182,7 @@ impl<B: PagedAttentionBackend> ModelRunner<B> {
 
         let block_size = self.kv_cache.spec().block_size;
         let mut step = StepInputs::build(out, scheduler, block_size);
-        let patch = pending_inputs::resolve(self.prev_sampled.as_ref(), out, &mut step, &self.device);
+        let patch = pending_inputs::resolve(self.prev_sampled.as_ref(), out, &mut step);
         let mut outputs = vec![RequestRunnerOutput::default(); out.scheduled.len()];
         let rows = self.sampling_rows(&step, out, scheduler);
         // A decode step (every row samples, in order) with plain sampling may sample inside its graph.

@@ -8,8 +8,9 @@
 
 use std::collections::HashMap;
 
-use burn_tensor::{IndexingUpdateOp, Int, Tensor, TensorData, backend::Backend};
+use burn_tensor::{Int, Tensor, TensorData, backend::Backend};
 use ember_core::SchedulerOutput;
+use ember_kernels::SamplingBackend;
 
 use super::inputs::StepInputs;
 
@@ -26,10 +27,12 @@ pub(crate) struct PrevSampled<B: Backend> {
     ids: SampledIds<B>,
 }
 
-/// Input ids to overwrite on the device: flat token rows and their values.
+/// Input ids to overwrite on the device: flat token rows, and the rows of the previous step's
+/// sampled ids that go there.
 pub(crate) struct DevicePatch<B: Backend> {
     rows: Vec<i64>,
-    values: Tensor<B, 1, Int>,
+    from: Vec<i64>,
+    sampled: Tensor<B, 1, Int>,
 }
 
 impl<B: Backend> PrevSampled<B> {
@@ -56,7 +59,7 @@ fn rows(out: &SchedulerOutput, step: &StepInputs) -> HashMap<String, usize> {
 /// # Panics
 /// If an input is pending and the previous step did not sample that request: the scheduler
 /// and the runner disagree about what is in flight (an engine bug).
-pub(crate) fn resolve<B: Backend>(prev: Option<&PrevSampled<B>>, out: &SchedulerOutput, step: &mut StepInputs, device: &B::Device) -> Option<DevicePatch<B>> {
+pub(crate) fn resolve<B: Backend>(prev: Option<&PrevSampled<B>>, out: &SchedulerOutput, step: &mut StepInputs) -> Option<DevicePatch<B>> {
     let mut flat_rows = Vec::new();
     let mut prev_rows = Vec::new();
     for (s, seq) in out.scheduled.iter().zip(&step.layout.seqs) {
@@ -78,16 +81,16 @@ pub(crate) fn resolve<B: Backend>(prev: Option<&PrevSampled<B>>, out: &Scheduler
     if flat_rows.is_empty() {
         return None;
     }
-    let len = prev_rows.len();
-    let values = ids.clone().select(0, Tensor::from_data(TensorData::new(prev_rows, [len]), device));
-    Some(DevicePatch { rows: flat_rows, values })
+    Some(DevicePatch { rows: flat_rows, from: prev_rows, sampled: ids.clone() })
 }
 
-impl<B: Backend> DevicePatch<B> {
-    /// `ids` with the patched rows overwritten.
+impl<B: SamplingBackend> DevicePatch<B> {
+    /// `ids` with the patched rows overwritten ([`SamplingBackend::patch_input_ids`]).
     pub(crate) fn apply(self, ids: Tensor<B, 1, Int>, device: &B::Device) -> Tensor<B, 1, Int> {
-        let len = self.rows.len();
-        let rows = Tensor::<B, 2, Int>::from_data(TensorData::new(self.rows, [len, 1]), device);
-        ids.scatter_nd(rows, self.values, IndexingUpdateOp::Assign)
+        let tensor = |v: Vec<i64>| {
+            let len = v.len();
+            Tensor::<B, 1, Int>::from_data(TensorData::new(v, [len]), device)
+        };
+        B::patch_input_ids(ids, tensor(self.rows), self.sampled, tensor(self.from))
     }
 }

@@ -6,8 +6,9 @@
 //! of at most [`max_graph_seqs`] sequences runs through a graph instead, one per number of
 //! sequences and [`StepGraphBackend::step_graph_context_key`]:
 //!
-//! 1. the first step of a key runs eagerly while the backend records it; its results are the
-//!    step's, and the recording becomes the graph;
+//! 1. the first [`EAGER_STEPS_BEFORE_CAPTURE`] steps of a key run eagerly as any other step;
+//!    the next runs eagerly while the backend records it; its results are the step's, and the
+//!    recording becomes the graph;
 //! 2. the second replays the graph, then runs the same step eagerly and compares the two
 //!    hidden states bit for bit: a graph that missed a launch (a burn op the backend could not
 //!    record) differs, and all graphs are dropped for the rest of the run, with a warning;
@@ -84,12 +85,21 @@ struct EagerStep<B: PagedAttentionBackend> {
     inputs: Vec<Tensor<B, 1, Int>>,
 }
 
+/// How many steps of a key run eagerly before the next one is captured. A capture costs the
+/// first time about 0.75 s on the H200 (NVRTC compiles the step's kernels again for the graph's
+/// stream): the offline run's one or two final steps of a few sequences paid it for nothing
+/// (docs/perf.md, tenth pass), while a stream of small decode steps loses two eager steps.
+pub(crate) const EAGER_STEPS_BEFORE_CAPTURE: usize = 2;
+
 /// The runner's step graphs.
 pub(crate) struct StepGraphs<B: PagedAttentionBackend> {
     enabled: bool,
     /// Block-table columns of every graph step: enough for `max_model_len`.
     table_width: usize,
     graphs: HashMap<GraphKey, Captured<B>>,
+    /// Steps seen per key not yet captured (kept when graphs are dropped: a key seen often
+    /// enough is captured again at once).
+    seen: HashMap<GraphKey, usize>,
 }
 
 /// What one step's forward pass needs besides its inputs.
@@ -103,7 +113,7 @@ pub(crate) struct ForwardContext<'a, B: PagedAttentionBackend> {
 impl<B: PagedAttentionBackend> StepGraphs<B> {
     /// No graphs: every step runs eagerly.
     pub(crate) fn disabled() -> Self {
-        Self { enabled: false, table_width: 1, graphs: HashMap::new() }
+        Self { enabled: false, table_width: 1, graphs: HashMap::new(), seen: HashMap::new() }
     }
 
     /// Graphs for decode steps when the backend supports them on `device`.
@@ -113,7 +123,7 @@ impl<B: PagedAttentionBackend> StepGraphs<B> {
             let max = max_graph_seqs();
             tracing::info!(max_batch = max, "decode steps of up to {max} sequences run as CUDA graphs (--enforce-eager turns this off)");
         }
-        Self { enabled, table_width: max_model_len.div_ceil(block_size).max(1), graphs: HashMap::new() }
+        Self { enabled, table_width: max_model_len.div_ceil(block_size).max(1), graphs: HashMap::new(), seen: HashMap::new() }
     }
 
     /// Whether a decode step of `num_seqs` sequences would run through a graph.
@@ -140,6 +150,11 @@ impl<B: PagedAttentionBackend> StepGraphs<B> {
         let key = GraphKey { num_seqs, context, sampled: pick_params.is_some() };
         let ids: Vec<i32> = step.input_ids.iter().map(|&t| t as i32).collect();
         if !self.graphs.contains_key(&key) {
+            let seen = self.seen.entry(key).or_insert(0);
+            *seen += 1;
+            if *seen <= EAGER_STEPS_BEFORE_CAPTURE {
+                return None;
+            }
             return Some(self.capture(ctx, step, key, ids, host, pick_params));
         }
         let captured = self.graphs.get_mut(&key).expect("checked above");

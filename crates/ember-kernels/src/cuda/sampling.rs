@@ -14,7 +14,7 @@ use burn_tensor::{DType, Int, Shape, Tensor, TensorData};
 use cubecl_cuda::CudaRuntime;
 
 use super::ops::{PerDtype, kernels, row_stride, suffix};
-use super::raw_kernel::{launch, pack_u32};
+use super::raw_kernel::{RawCudaKernel, launch, pack_u32};
 use crate::{PendingIds, SamplingBackend, read_ids};
 use crate::reference::sampling as reference;
 
@@ -110,6 +110,22 @@ where
         Some(Tensor::from_primitive(out))
     }
 
+    fn patch_input_ids(ids: Tensor<Self, 1, Int>, rows: Tensor<Self, 1, Int>, sampled: Tensor<Self, 1, Int>, from: Tensor<Self, 1, Int>) -> Tensor<Self, 1, Int> {
+        let (target, r, src, f) = (ids.into_primitive(), rows.into_primitive(), sampled.into_primitive(), from.into_primitive());
+        let n = r.meta.shape().num_elements();
+        let fits = [&target, &r, &src, &f].iter().all(|t| t.dtype == DType::I32 && t.is_contiguous()) && f.meta.shape().num_elements() == n;
+        // Written in place: only a buffer nothing else holds (the step's fresh upload).
+        if !fits || n == 0 || !target.handle.can_mut() {
+            let wrap = Tensor::<Self, 1, Int>::from_primitive;
+            return reference_patch(wrap(target), wrap(r), wrap(src), wrap(f));
+        }
+        static KERNEL: OnceLock<RawCudaKernel> = OnceLock::new();
+        let kernel = KERNEL.get_or_init(|| RawCudaKernel::new(PATCH_IDS, "ember_patch_input_ids", 256));
+        let buffers = vec![target.handle.clone(), r.handle.clone(), src.handle.clone(), f.handle.clone()];
+        launch(&target.client, kernel, ((n as u32).div_ceil(256), 1, 1), buffers, pack_u32(&[n as u32]));
+        Tensor::from_primitive(target)
+    }
+
     fn read_ids_early(ids: Tensor<Self, 2, Int>) -> PendingIds {
         let t = ids.into_primitive();
         let rows = t.meta.shape().num_elements();
@@ -142,4 +158,17 @@ fn static_client(client: &ComputeClient<CudaRuntime>, index: usize) -> &'static 
     let leaked: &'static ComputeClient<CudaRuntime> = Box::leak(Box::new(client.clone()));
     clients.push((index, leaked));
     leaked
+}
+
+const PATCH_IDS: &str = include_str!("../../../../kernels/patch_ids.cu");
+
+/// The trait's default body (burn's select and scatter), for inputs the kernel does not take.
+fn reference_patch<B: burn_tensor::backend::Backend>(
+    ids: Tensor<B, 1, Int>,
+    rows: Tensor<B, 1, Int>,
+    sampled: Tensor<B, 1, Int>,
+    from: Tensor<B, 1, Int>,
+) -> Tensor<B, 1, Int> {
+    let n = rows.dims()[0];
+    ids.scatter_nd(rows.reshape([n, 1]), sampled.select(0, from), burn_tensor::IndexingUpdateOp::Assign)
 }
