@@ -1,5 +1,5 @@
-//! Memory profiling before the KV cache is sized (vLLM's `profile_run`), and where the long-lived
-//! tensors are allocated.
+//! Memory profiling before the KV cache is sized (vLLM's `profile_run`), the warm-up of the
+//! small decode batches' kernels, and where the long-lived tensors are allocated.
 //!
 //! The KV cache takes what the memory budget leaves, so the activations of the largest step
 //! must be known first: one dummy step at the biggest batch the scheduler can form
@@ -70,10 +70,35 @@ pub(crate) fn profile_run<B: PagedAttentionBackend>(
     }
     let step = scheduler.schedule();
     tracing::debug!(seqs, per_seq, tokens = step.total_num_scheduled_tokens, "profile run");
-    let mut runner = ModelRunner::new(model, spec, device.clone(), 0);
+    let mut runner = ModelRunner::new(model, spec.clone(), device.clone(), 0);
     // The runner reads the sampled tokens back, so the step has finished when this returns.
     runner.execute_model(&step, &scheduler);
+    // Small decode batches run kernels the big step does not (the one-row and multi-row
+    // GEMVs, the small-batch token pick); backends that compile at first use (cuda) do it
+    // here instead of in a real step (the last steps of an offline run paid 0.15-0.27 s).
+    for seqs in [1, ember_kernels::gemv_max_rows().max(1)] {
+        warm_decode(&mut runner, seqs, spec.num_blocks, spec.block_size, max_model_len)?;
+    }
     Ok(runner.into_model())
+}
+
+/// Runs `seqs` two-token prompts through their prefill and two decode steps on the profiling
+/// runner's throw-away cache.
+fn warm_decode<B: PagedAttentionBackend>(runner: &mut ModelRunner<B>, seqs: usize, num_blocks: usize, block_size: usize, max_model_len: usize) -> Result<()> {
+    let mut cache_config = CacheConfig::new(num_blocks);
+    cache_config.block_size = block_size;
+    cache_config.enable_prefix_caching = false;
+    let mut scheduler = Scheduler::new(SchedulerConfig::new(max_model_len), cache_config)?;
+    let params = Arc::new(SamplingParams { max_tokens: Some(3), ignore_eos: true, ..SamplingParams::default() });
+    for i in 0..seqs {
+        scheduler.add_request(Request::new(format!("warm-up-{seqs}-{i}"), vec![0; 2], params.clone(), Vec::new()))?;
+    }
+    while scheduler.has_unfinished_requests() {
+        let step = scheduler.schedule();
+        let output = runner.execute_model(&step, &scheduler);
+        scheduler.update_from_output(&step, &output);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
