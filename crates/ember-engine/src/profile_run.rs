@@ -70,7 +70,7 @@ pub(crate) fn profile_run<B: PagedAttentionBackend>(
     }
     let step = scheduler.schedule();
     tracing::debug!(seqs, per_seq, tokens = step.total_num_scheduled_tokens, "profile run");
-    let mut runner = ModelRunner::new(model, spec.clone(), device.clone(), 0);
+    let mut runner = ModelRunner::new(model, spec, device.clone(), 0);
     // The runner reads the sampled tokens back, so the step has finished when this returns.
     runner.execute_model(&step, &scheduler);
     // Small decode batches run kernels the big step does not (the one-row and multi-row
