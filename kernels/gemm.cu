@@ -373,7 +373,8 @@ __device__ __forceinline__ void gemm_f32(const float* __restrict__ x, const floa
 #define EMBER_GEMM_TC(SUFFIX, T)                                                                               \
     extern "C" __global__ void __launch_bounds__(EMBER_GEMM_THREADS, EMBER_GEMM_MIN_BLOCKS)                     \
         ember_gemm_##SUFFIX(const T* x, const T* w, T* y, const T* bias, const GemmParams p) {                  \
-        gemm_tc<T>(x, w, y, bias, p);                                                                           \
+        if constexpr (ember_compiles("ember_gemm_" #SUFFIX))                                                    \
+            gemm_tc<T>(x, w, y, bias, p);                                                                       \
     }
 
 EMBER_GEMM_TC(f16, __half)

@@ -276,7 +276,8 @@ __device__ __forceinline__ void gemm_sm90(const EmberTensorMap* tm_x, const Embe
     extern "C" __global__ void __launch_bounds__(128 * (CONSUMERS + 1), MIN_BLOCKS) ember_gemm_sm90_##NAME(   \
         const __grid_constant__ EmberTensorMap tm_x, const __grid_constant__ EmberTensorMap tm_w, const T* x, \
         const T* w, T* y, const T* bias, const Sm90GemmParams p) {                                            \
-        gemm_sm90<T, BN, STAGES, CONSUMERS>(&tm_x, &tm_w, y, bias, p);                                         \
+        if constexpr (ember_compiles("ember_gemm_sm90_" #NAME))                                               \
+            gemm_sm90<T, BN, STAGES, CONSUMERS>(&tm_x, &tm_w, y, bias, p);                                    \
     }
 
 // 128 x 256 ("n256") and 128 x 128 ("n128"): 384 threads, one block per SM. 64 x 128 ("m64"):

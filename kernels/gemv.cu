@@ -369,36 +369,42 @@ struct GemvGatedNormedParams {
 #define EMBER_GEMV(SUFFIX, T)                                                                                   \
     extern "C" __global__ void __launch_bounds__(EMBER_GEMV_WARPS * EMBER_WARP)                                 \
         ember_gemv_##SUFFIX(const T* x, const T* w, T* y, const T* bias, const GemvParams p) {                  \
-        gemv<T>(x, w, y, bias, p);                                                                              \
+        if constexpr (ember_compiles("ember_gemv_" #SUFFIX))                                                    \
+            gemv<T>(x, w, y, bias, p);                                                                          \
     }                                                                                                           \
     extern "C" __global__ void __launch_bounds__(EMBER_GEMV_WARPS * EMBER_WARP)                                 \
         ember_gemv_##SUFFIX##_m1(const T* x, const T* w, T* y, const T* bias, const GemvParams p) {             \
-        gemv_rows<T, 1>(x, w, y, bias, p);                                                                      \
+        if constexpr (ember_compiles("ember_gemv_" #SUFFIX "_m1"))                                              \
+            gemv_rows<T, 1>(x, w, y, bias, p);                                                                  \
     }                                                                                                           \
     extern "C" __global__ void __launch_bounds__(EMBER_GEMV_WARPS * EMBER_WARP)                                 \
         ember_gemv_##SUFFIX##_gated(const T* x, const T* w, T* y, const T* bias, const GemvGatedParams p) {     \
-        gemv_gated<T>(x, w, y, bias, p);                                                                        \
+        if constexpr (ember_compiles("ember_gemv_" #SUFFIX "_gated"))                                           \
+            gemv_gated<T>(x, w, y, bias, p);                                                                    \
     }                                                                                                           \
     extern "C" __global__ void __launch_bounds__(EMBER_GEMV_WARPS * EMBER_WARP)                                 \
         ember_gemv_##SUFFIX##_m1_residual_norm(const T* x, const T* w, const T* bias, const T* residual,        \
                                                const float* scale, T* residual_out, T* scaled, float* partials, \
                                                const GemvParams p) {                                            \
         GemvNorm<T> norm{residual, scale, residual_out, scaled, partials, nullptr, nullptr, 0, 0.f};                     \
-        gemv_rows<T, 1, EMBER_GEMV_RESIDUAL_NORM>(x, w, nullptr, bias, p, norm);                                \
+        if constexpr (ember_compiles("ember_gemv_" #SUFFIX "_m1_residual_norm"))                                         \
+            gemv_rows<T, 1, EMBER_GEMV_RESIDUAL_NORM>(x, w, nullptr, bias, p, norm);                                     \
     }                                                                                                           \
     extern "C" __global__ void __launch_bounds__(EMBER_GEMV_WARPS * EMBER_WARP)                                 \
         ember_gemv_##SUFFIX##_m1_normed(const T* x, const T* w, T* y, const T* bias, const float* sums,         \
                                         const GemvNormedParams p) {                                             \
         __shared__ __align__(16) float staged[EMBER_GEMV_MAX_PARTS];                                           \
         GemvNorm<T> norm{nullptr, nullptr, nullptr, nullptr, nullptr, sums, staged, p.parts, p.eps};            \
-        gemv_rows<T, 1, EMBER_GEMV_NORMED>(x, w, y, bias, p.gemv, norm);                                        \
+        if constexpr (ember_compiles("ember_gemv_" #SUFFIX "_m1_normed"))                                       \
+            gemv_rows<T, 1, EMBER_GEMV_NORMED>(x, w, y, bias, p.gemv, norm);                                    \
     }                                                                                                           \
     extern "C" __global__ void __launch_bounds__(EMBER_GEMV_WARPS * EMBER_WARP)                                 \
         ember_gemv_##SUFFIX##_gated_normed(const T* x, const T* w, T* y, const T* bias, const float* sums,      \
                                            const GemvGatedNormedParams p) {                                     \
         __shared__ __align__(16) float staged[EMBER_GEMV_MAX_PARTS];                                           \
         GemvNorm<T> norm{nullptr, nullptr, nullptr, nullptr, nullptr, sums, staged, p.parts, p.eps};            \
-        gemv_gated<T, true>(x, w, y, bias, p.gemv, norm);                                                       \
+        if constexpr (ember_compiles("ember_gemv_" #SUFFIX "_gated_normed"))                                    \
+            gemv_gated<T, true>(x, w, y, bias, p.gemv, norm);                                                   \
     }
 
 EMBER_GEMV(f32, float)

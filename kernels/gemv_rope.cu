@@ -101,7 +101,8 @@ struct GemvRopeParams {
         GemvNorm<T> norm{nullptr, nullptr, nullptr, nullptr, nullptr, sums, staged, p.parts, p.eps};            \
         const GemvRope<T> rope{cos_table, sin_table, positions, slot_mapping, q, key_cache, value_cache,         \
                                p.heads, p.kv_heads, p.head_dim, p.table_stride};                                \
-        gemv_rows<T, 1, EMBER_GEMV_NORMED_ROPE>(x, w, nullptr, bias, p.gemv, norm, &rope);                      \
+        if constexpr (ember_compiles("ember_gemv_" #SUFFIX "_m1_normed_rope"))                                  \
+            gemv_rows<T, 1, EMBER_GEMV_NORMED_ROPE>(x, w, nullptr, bias, p.gemv, norm, &rope);                  \
     }
 
 EMBER_GEMV_ROPE(f32, float)

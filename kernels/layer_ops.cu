@@ -254,23 +254,27 @@ __device__ void split_qkv_rope(const T* __restrict__ qkv, const float* __restric
     extern "C" __global__ void __launch_bounds__(EMBER_NORM_THREADS) ember_rms_norm_##SUFFIX(                   \
         const T* x, const T* residual, const float* scale, T* out, T* residual_out, const RmsNormParams p) {     \
         ember_pdl_enter();                                                                                      \
-        rms_norm<T>(x, residual, scale, out, residual_out, p);                                                  \
+        if constexpr (ember_compiles("ember_rms_norm_" #SUFFIX))                                                \
+            rms_norm<T>(x, residual, scale, out, residual_out, p);                                              \
     }                                                                                                           \
     extern "C" __global__ void __launch_bounds__(EMBER_ACT_THREADS)                                             \
         ember_act_and_mul_##SUFFIX(const T* gate_up, T* out, const ActAndMulParams p) {                         \
         ember_pdl_enter();                                                                                      \
-        act_and_mul<T, 1>(gate_up, out, p);                                                                     \
+        if constexpr (ember_compiles("ember_act_and_mul_" #SUFFIX))                                             \
+            act_and_mul<T, 1>(gate_up, out, p);                                                                 \
     }                                                                                                           \
     extern "C" __global__ void __launch_bounds__(EMBER_ACT_THREADS)                                             \
         ember_act_and_mul_##SUFFIX##_v8(const T* gate_up, T* out, const ActAndMulParams p) {                    \
         ember_pdl_enter();                                                                                      \
-        act_and_mul<T, 8>(gate_up, out, p);                                                                     \
+        if constexpr (ember_compiles("ember_act_and_mul_" #SUFFIX "_v8"))                                       \
+            act_and_mul<T, 8>(gate_up, out, p);                                                                 \
     }                                                                                                           \
     extern "C" __global__ void __launch_bounds__(EMBER_ROPE_WARPS * EMBER_WARP) ember_split_qkv_rope_##SUFFIX(  \
         const T* qkv, const float* cos_table, const float* sin_table, const int* positions,                     \
         const float* q_scale, const float* k_scale, T* q, T* k, T* v, const SplitQkvRopeParams p) {             \
         ember_pdl_enter();                                                                                      \
-        split_qkv_rope<T, false>(qkv, cos_table, sin_table, positions, q_scale, k_scale, q, k, v, nullptr, p);  \
+        if constexpr (ember_compiles("ember_split_qkv_rope_" #SUFFIX))                                          \
+            split_qkv_rope<T, false>(qkv, cos_table, sin_table, positions, q_scale, k_scale, q, k, v, nullptr, p);      \
     }                                                                                                           \
     extern "C" __global__ void __launch_bounds__(EMBER_ROPE_WARPS * EMBER_WARP)                                 \
         ember_split_qkv_rope_cache_##SUFFIX(const T* qkv, const float* cos_table, const float* sin_table,        \
@@ -278,7 +282,8 @@ __device__ void split_qkv_rope(const T* __restrict__ qkv, const float* __restric
                                             T* q, T* key_cache, T* value_cache, const int* slot_mapping,        \
                                             const SplitQkvRopeParams p) {                                       \
         ember_pdl_enter();                                                                                      \
-        split_qkv_rope<T, true>(qkv, cos_table, sin_table, positions, q_scale, k_scale, q, key_cache,           \
+        if constexpr (ember_compiles("ember_split_qkv_rope_cache_" #SUFFIX))                                    \
+            split_qkv_rope<T, true>(qkv, cos_table, sin_table, positions, q_scale, k_scale, q, key_cache,       \
                                 value_cache, slot_mapping, p);                                                  \
     }
 

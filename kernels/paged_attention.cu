@@ -161,13 +161,15 @@ __device__ void paged_attention_reduce(const float* __restrict__ tmp_out, const 
         const int* token_seq, const int* token_pos, T* out, float* tmp_out, float* tmp_max, float* tmp_sum,  \
         const PagedAttentionParams p) {                                                                      \
         ember_pdl_enter();                                                                                   \
-        paged_attention<T>(query, key_cache, value_cache, block_tables, token_seq, token_pos, out, tmp_out,  \
-                           tmp_max, tmp_sum, p);                                                             \
+        if constexpr (ember_compiles("ember_paged_attention_" #SUFFIX))                                      \
+            paged_attention<T>(query, key_cache, value_cache, block_tables, token_seq, token_pos, out,       \
+                               tmp_out, tmp_max, tmp_sum, p);                                                \
     }                                                                                                        \
     extern "C" __global__ void ember_paged_attention_reduce_##SUFFIX(                                        \
         const float* tmp_out, const float* tmp_max, const float* tmp_sum, T* out, const PagedAttentionParams p) { \
         ember_pdl_enter();                                                                                   \
-        paged_attention_reduce<T>(tmp_out, tmp_max, tmp_sum, out, p);                                        \
+        if constexpr (ember_compiles("ember_paged_attention_reduce_" #SUFFIX))                               \
+            paged_attention_reduce<T>(tmp_out, tmp_max, tmp_sum, out, p);                                    \
     }
 
 EMBER_PAGED_ATTENTION(f32, float)

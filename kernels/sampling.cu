@@ -248,19 +248,23 @@ __device__ void sample_finish(const T* __restrict__ logits, const float* __restr
 #define EMBER_SAMPLE_TOKENS(SUFFIX, T)                                                                             \
     extern "C" __global__ void __launch_bounds__(EMBER_SAMPLE_CHUNKS)                                             \
         ember_sample_tokens_##SUFFIX(const T* logits, const float* row_params, int* out, const SampleParams p) {   \
-        sample_tokens<T>(logits, row_params, out, p);                                                             \
+        if constexpr (ember_compiles("ember_sample_tokens_" #SUFFIX))                                              \
+            sample_tokens<T>(logits, row_params, out, p);                                                          \
     }                                                                                                              \
     extern "C" __global__ void __launch_bounds__(EMBER_SAMPLE_SLICE_THREADS)                                      \
         ember_sample_max_##SUFFIX(const T* logits, const float* row_params, float* scratch, const SampleParams p) { \
-        sample_max<T>(logits, row_params, scratch, p);                                                            \
+        if constexpr (ember_compiles("ember_sample_max_" #SUFFIX))                                                  \
+            sample_max<T>(logits, row_params, scratch, p);                                                          \
     }                                                                                                              \
     extern "C" __global__ void __launch_bounds__(EMBER_SAMPLE_CHUNK_THREADS) ember_sample_chunks_##SUFFIX(         \
         const T* logits, const float* row_params, float* scratch, const SampleParams p) {                         \
-        sample_chunks<T>(logits, row_params, scratch, p);                                                         \
+        if constexpr (ember_compiles("ember_sample_chunks_" #SUFFIX))                                             \
+            sample_chunks<T>(logits, row_params, scratch, p);                                                     \
     }                                                                                                              \
     extern "C" __global__ void __launch_bounds__(EMBER_SAMPLE_CHUNKS) ember_sample_pick_##SUFFIX(                 \
         const T* logits, const float* row_params, float* scratch, int* out, const SampleParams p) {               \
-        sample_finish<T>(logits, row_params, scratch, out, p);                                                    \
+        if constexpr (ember_compiles("ember_sample_pick_" #SUFFIX))                                               \
+            sample_finish<T>(logits, row_params, scratch, out, p);                                                \
     }
 
 EMBER_SAMPLE_TOKENS(f32, float)

@@ -52,7 +52,9 @@ impl RawCudaKernel {
     /// As [`RawCudaKernel::new`], for a kernel that declares `extern __shared__` memory and
     /// needs `shared_bytes` of it per block.
     pub fn with_shared_memory(file: &'static str, entry: &'static str, threads: u32, shared_bytes: usize) -> Self {
-        // A file may instantiate only the entry being compiled (see paged_attention_grouped.cu).
+        // A file may compile only the entry being compiled: `#if` on EMBER_KERNEL_<entry> (see
+        // paged_attention_grouped.cu) or `if constexpr (ember_compiles(..))` on EMBER_KERNEL_ENTRY
+        // (common.cuh).
         // EMBER_PDL_ORDER=wait_first: short kernels wait before they trigger (common.cuh).
         let order = if std::env::var("EMBER_PDL_ORDER").is_ok_and(|v| v == "wait_first") { "#define EMBER_PDL_WAIT_FIRST 1\n" } else { "" };
         // EMBER_CUDA_DEFINES="A B=2": `#define`s before every kernel source, for experiments
@@ -62,7 +64,9 @@ impl RawCudaKernel {
             .split_whitespace()
             .map(|d| format!("#define {}\n", d.replacen('=', " ", 1)))
             .collect();
-        let source = format!("#define EMBER_KERNEL_SELECTED 1\n#define EMBER_KERNEL_{entry} 1\n{order}{defines}{COMMON}\n{file}");
+        let source = format!(
+            "#define EMBER_KERNEL_SELECTED 1\n#define EMBER_KERNEL_{entry} 1\n#define EMBER_KERNEL_ENTRY \"{entry}\"\n{order}{defines}{COMMON}\n{file}"
+        );
         let programmatic = file.contains("\n#define EMBER_PDL_ENTRIES 1\n");
         Self { entry, source: Arc::from(source), cube_dim: CubeDim::new_1d(threads), shared_bytes, programmatic }
     }
