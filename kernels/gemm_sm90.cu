@@ -19,7 +19,8 @@
 //   once it no longer reads the stage). Consumers keep one wgmma group in flight: after issuing
 //   the group for K tile t they wait for the group of tile t - 1 and release its stage.
 //
-// Tile shapes (template): 128 x 256 with 4 stages (48 KB per stage) for large grids, 128 x 128
+// Tile shapes (template): 128 x 256 with 4 stages (48 KB per stage) for large grids, 128 x 192
+// with 4 stages (40 KB; its waves fit N = 6,144 at ~1,000 rows: 256 tiles on 132 SMs), 128 x 128
 // with 6 stages (32 KB per stage), both one block per SM (192 KB of dynamic shared memory + 1 KB
 // for the 1024-byte alignment the 128B swizzle needs); and 64 x 128 with a single consumer
 // warpgroup (CONSUMERS = 1, 256 threads, 4 stages of 24 KB, two blocks per SM) for decode
@@ -112,19 +113,22 @@ template <int N> __device__ __forceinline__ void ember_wgmma_wait() {
     asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
 }
 
-// Register lists of the wgmma accumulators: 128 (n = 256) and 64 (n = 128) f32 per thread.
-// The first 64 and the last 64 of them; n = 256 lists both.
+// Register lists of the wgmma accumulators: 128 (n = 256), 96 (n = 192) and 64 (n = 128) f32
+// per thread: the first 64, the next 32 (n = 192 stops there), the last 64.
 #define EMBER_WGMMA_D_LO \
     "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15" ", " \
     "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31" ", " \
     "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47" ", " \
     "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
-#define EMBER_WGMMA_D_HI \
+#define EMBER_WGMMA_D_MID \
     "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79" ", " \
-    "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95" ", " \
+    "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95"
+#define EMBER_WGMMA_D_HI \
+    EMBER_WGMMA_D_MID ", " \
     "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111" ", " \
     "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127"
 #define EMBER_WGMMA_D64 "{" EMBER_WGMMA_D_LO "}"
+#define EMBER_WGMMA_D96 "{" EMBER_WGMMA_D_LO ", " EMBER_WGMMA_D_MID "}"
 #define EMBER_WGMMA_D128 "{" EMBER_WGMMA_D_LO ", " EMBER_WGMMA_D_HI "}"
 
 #define EMBER_WGMMA_OUT64(d) \
@@ -136,12 +140,14 @@ template <int N> __device__ __forceinline__ void ember_wgmma_wait() {
     "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), \
     "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), \
     "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
-#define EMBER_WGMMA_OUT128(d) \
+#define EMBER_WGMMA_OUT96(d) \
     EMBER_WGMMA_OUT64(d), \
     "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]), \
     "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]), \
     "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]), \
-    "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]), \
+    "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95])
+#define EMBER_WGMMA_OUT128(d) \
+    EMBER_WGMMA_OUT96(d), \
     "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]), \
     "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]), \
     "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]), \
@@ -164,9 +170,12 @@ template <typename T, int BN> struct EmberWgmma;
 
 // Operand numbers after the accumulators: descriptor a, descriptor b, the scale-d flag.
 #define OPS_AB_128 "%128, %129"
+#define OPS_AB_96 "%96, %97"
 #define OPS_AB_64 "%64, %65"
 EMBER_WGMMA_DEF(__nv_bfloat16, "bf16", 256, 128, "%130, 0")
 EMBER_WGMMA_DEF(__half, "f16", 256, 128, "%130, 0")
+EMBER_WGMMA_DEF(__nv_bfloat16, "bf16", 192, 96, "%98, 0")
+EMBER_WGMMA_DEF(__half, "f16", 192, 96, "%98, 0")
 EMBER_WGMMA_DEF(__nv_bfloat16, "bf16", 128, 64, "%66, 0")
 EMBER_WGMMA_DEF(__half, "f16", 128, 64, "%66, 0")
 
@@ -280,10 +289,13 @@ __device__ __forceinline__ void gemm_sm90(const EmberTensorMap* tm_x, const Embe
             gemm_sm90<T, BN, STAGES, CONSUMERS>(&tm_x, &tm_w, y, bias, p);                                    \
     }
 
-// 128 x 256 ("n256") and 128 x 128 ("n128"): 384 threads, one block per SM. 64 x 128 ("m64"):
+// 128 x 256 ("n256"), 128 x 192 ("n192": 4 stages of 40 KB) and 128 x 128 ("n128"): 384
+// threads, one block per SM. 64 x 128 ("m64"):
 // one consumer warpgroup, 256 threads, 4 stages of 24 KB, two blocks per SM (decode batches).
 EMBER_GEMM_SM90(bf16_n256, __nv_bfloat16, 256, 4, 2, 1)
 EMBER_GEMM_SM90(f16_n256, __half, 256, 4, 2, 1)
+EMBER_GEMM_SM90(bf16_n192, __nv_bfloat16, 192, 4, 2, 1)
+EMBER_GEMM_SM90(f16_n192, __half, 192, 4, 2, 1)
 EMBER_GEMM_SM90(bf16_n128, __nv_bfloat16, 128, 6, 2, 1)
 EMBER_GEMM_SM90(f16_n128, __half, 128, 6, 2, 1)
 EMBER_GEMM_SM90(bf16_m64, __nv_bfloat16, 128, 4, 1, 2)

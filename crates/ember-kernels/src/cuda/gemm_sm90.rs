@@ -23,9 +23,11 @@ const GEMM_SM90: &str = include_str!("../../../../kernels/gemm_sm90.cu");
 
 /// The K width of a stage.
 const BK: usize = 64;
-/// The 128-row tiles use 192 KB of stages (4 x 48 KB or 6 x 32 KB) plus 1 KB for alignment;
-/// the 64-row one 4 x 24 KB, so that two blocks share an SM.
+/// The 128-row tiles use 192 KB of stages (4 x 48 KB or 6 x 32 KB) plus 1 KB for alignment,
+/// 160 KB for the 192-column one (4 x 40 KB); the 64-row one 4 x 24 KB, so that two blocks
+/// share an SM.
 const SHARED_BYTES: usize = 4 * (128 + 256) * BK * 2 + 1024;
+const MID_SHARED_BYTES: usize = 4 * (128 + 192) * BK * 2 + 1024;
 const SMALL_SHARED_BYTES: usize = 4 * (64 + 128) * BK * 2 + 1024;
 
 /// A tile shape of the Hopper kernel.
@@ -33,6 +35,8 @@ const SMALL_SHARED_BYTES: usize = 4 * (64 + 128) * BK * 2 + 1024;
 enum Tile {
     /// 128 x 256, one block per SM.
     Wide,
+    /// 128 x 192, one block per SM.
+    Mid,
     /// 128 x 128, one block per SM.
     Narrow,
     /// 64 x 128, two blocks per SM.
@@ -45,13 +49,34 @@ impl Tile {
     }
 
     fn cols(self) -> usize {
-        if self == Tile::Wide { 256 } else { 128 }
+        match self {
+            Tile::Wide => 256,
+            Tile::Mid => 192,
+            _ => 128,
+        }
+    }
+
+    /// `EMBER_CUDA_GEMM_TILE`: `wide`, `mid`, `narrow` or `small` force one shape for every
+    /// product, to compare them (`benches/cuda_ops.rs`); `no_mid` picks among the other three
+    /// (the choice before the 192-column tile). `Err(whether mid may be picked)` when no shape
+    /// is forced. Read once.
+    fn forced() -> Result<Tile, bool> {
+        static FORCED: OnceLock<Result<Tile, bool>> = OnceLock::new();
+        *FORCED.get_or_init(|| match std::env::var("EMBER_CUDA_GEMM_TILE").as_deref() {
+            Ok("wide") => Ok(Tile::Wide),
+            Ok("mid") => Ok(Tile::Mid),
+            Ok("narrow") => Ok(Tile::Narrow),
+            Ok("small") => Ok(Tile::Small),
+            Ok("no_mid") => Err(false),
+            _ => Err(true),
+        })
     }
 }
 
 /// The tile shapes' kernels per dtype (f16, bf16).
 struct Sm90Kernels {
     wide: [RawCudaKernel; 2],
+    mid: [RawCudaKernel; 2],
     narrow: [RawCudaKernel; 2],
     small: [RawCudaKernel; 2],
 }
@@ -61,8 +86,10 @@ fn sm90_kernels() -> &'static Sm90Kernels {
     CELL.get_or_init(|| {
         let k = |name| RawCudaKernel::with_shared_memory(GEMM_SM90, name, 384, SHARED_BYTES);
         let s = |name| RawCudaKernel::with_shared_memory(GEMM_SM90, name, 256, SMALL_SHARED_BYTES);
+        let mid = |name| RawCudaKernel::with_shared_memory(GEMM_SM90, name, 384, MID_SHARED_BYTES);
         Sm90Kernels {
             wide: [k("ember_gemm_sm90_f16_n256"), k("ember_gemm_sm90_bf16_n256")],
+            mid: [mid("ember_gemm_sm90_f16_n192"), mid("ember_gemm_sm90_bf16_n192")],
             narrow: [k("ember_gemm_sm90_f16_n128"), k("ember_gemm_sm90_bf16_n128")],
             small: [s("ember_gemm_sm90_f16_m64"), s("ember_gemm_sm90_bf16_m64")],
         }
@@ -98,8 +125,10 @@ mod tests {
     #[test]
     fn tile_shape_follows_the_waves() {
         // Llama-3-8B projections on 132 SMs.
-        assert_eq!(pick_tile(1024, 6144, 132), Tile::Narrow); // qkv: 3 narrow waves < 2 wide (3.6)
-        assert_eq!(pick_tile(4096, 6144, 132), Tile::Wide); // 6 wide waves (10.8) < 12 narrow
+        assert_eq!(pick_tile(1024, 6144, 132), Tile::Mid); // qkv: 2 mid waves (2.8) < 3 narrow < 2 wide (3.6)
+        assert_eq!(pick_tile(512, 6144, 132), Tile::Mid); // 128 mid tiles, one wave (1.4) < 2 narrow
+        assert_eq!(pick_tile(4096, 6144, 132), Tile::Wide); // 6 wide waves (10.8) < 8 mid (11.2) < 12 narrow
+        assert_eq!(pick_tile(16384, 6144, 132), Tile::Wide); // 24 wide waves (43.2) < 32 mid (44.8)
         assert_eq!(pick_tile(1024, 28672, 132), Tile::Wide); // gate_up
         assert_eq!(pick_tile(1024, 4096, 132), Tile::Wide); // o: 128 wide tiles, one wave
         assert_eq!(pick_tile(256, 4096, 132), Tile::Small); // o: 128 small tiles at once
@@ -120,20 +149,28 @@ pub fn gemm_sm90_available(index: usize) -> bool {
 }
 
 /// The tile shape for an `m x n` output on `sms` SMs, by the time its waves take in units of a
-/// 128 x 128 tile: a wide tile costs ~1.8 (twice the work, better reuse); a 64-row tile ~0.55
-/// alone on an SM and ~1.1 per pair when two share one. E.g. qkv (N = 6,144) at M = 1,024 runs
-/// 384 narrow tiles in 3 waves rather than 192 wide ones in 2 (= 3.6); o (N = 4,096) at
-/// M = 256 runs 128 small tiles at once (0.55) rather than 64 narrow ones on half the SMs (1).
+/// 128 x 128 tile: a wide tile costs ~1.8 (twice the work, better reuse), a 192-column one
+/// ~1.4; a 64-row tile ~0.55 alone on an SM and ~1.1 per pair when two share one. E.g. qkv
+/// (N = 6,144) at M = 1,024 runs 256 mid tiles in 2 waves (2.8) rather than 384 narrow ones
+/// in 3 or 192 wide ones in 2 (3.6); o (N = 4,096) at M = 256 runs 128 small tiles at once
+/// (0.55) rather than 64 narrow ones on half the SMs (1). `EMBER_CUDA_GEMM_TILE` overrides.
 fn pick_tile(m: usize, n: usize, sms: usize) -> Tile {
+    let with_mid = match Tile::forced() {
+        Ok(tile) => return tile,
+        Err(with_mid) => with_mid,
+    };
     let waves = |tiles: usize, per_sm: usize| tiles.div_ceil(sms * per_sm) as f64;
     let wide = waves(m.div_ceil(128) * n.div_ceil(256), 1) * 1.8;
+    let mid = if with_mid { waves(m.div_ceil(128) * n.div_ceil(192), 1) * 1.4 } else { f64::INFINITY };
     let narrow = waves(m.div_ceil(128) * n.div_ceil(128), 1);
     let small_tiles = m.div_ceil(64) * n.div_ceil(128);
     let small = if small_tiles <= sms { 0.55 } else { waves(small_tiles, 2) * 1.1 };
-    if small < narrow && small < wide {
+    if small < narrow && small < wide && small < mid {
         Tile::Small
-    } else if wide <= narrow {
+    } else if wide <= narrow && wide <= mid {
         Tile::Wide
+    } else if mid < narrow {
+        Tile::Mid
     } else {
         Tile::Narrow
     }
@@ -180,6 +217,7 @@ pub(super) fn gemm(
     let kernels = sm90_kernels();
     let kernel = match tile {
         Tile::Wide => &kernels.wide[index],
+        Tile::Mid => &kernels.mid[index],
         Tile::Narrow => &kernels.narrow[index],
         Tile::Small => &kernels.small[index],
     };
