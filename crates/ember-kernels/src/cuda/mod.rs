@@ -12,6 +12,7 @@ mod attention_kernel;
 mod deferred_norm;
 mod device_profiler;
 mod gemm_sm90;
+mod graph_replay;
 mod layer_ops;
 mod ops;
 mod qkv_rope;

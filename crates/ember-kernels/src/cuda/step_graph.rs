@@ -16,10 +16,11 @@
 //! fallback (Gemma's embedding scale) is not seen here: the engine compares the first replay
 //! of each graph with an eager pass and drops graphs on any difference.
 //!
-//! A replay copies the new inputs into the captured input buffers, launches the graph on
-//! the graph's stream, copies the read-back buffers (the sampled token ids) to the host and
-//! waits; the caller syncs cubecl's stream before (earlier steps'
-//! work is ordered before the graph by the two host waits, not by stream order).
+//! A replay (`graph_replay.rs`) stages the new inputs in page-locked memory that the graph's
+//! first nodes copy into the captured input buffers, launches the graph on the graph's stream,
+//! whose last nodes copy the read-back buffers (the sampled token ids) to page-locked memory,
+//! and waits; the caller syncs cubecl's stream before (earlier steps' work is ordered before
+//! the graph by the two host waits, not by stream order).
 //!
 //! Kernels whose file promises to wait for the previous kernel itself
 //! ([`RawCudaKernel::programmatic`], `ember_pdl_enter` in `kernels/common.cuh`) are captured with
@@ -42,6 +43,7 @@ use cubecl_cuda::{CudaDevice, CudaRuntime};
 use cudarc::driver::sys::{self, CUfunction, CUfunction_attribute_enum, CUgraphInstantiate_flags, CUstreamCaptureMode};
 use cudarc::driver::{CudaContext, CudaGraph, CudaStream, result};
 
+use super::graph_replay::{PinnedBuffer, Staging, layout, staged_copies};
 use super::raw_kernel::RawCudaKernel;
 use crate::{StepGraph, StepGraphBackend};
 
@@ -62,7 +64,7 @@ struct Recording {
 }
 
 static CAPTURES: AtomicUsize = AtomicUsize::new(0);
-static REPLAYS: AtomicUsize = AtomicUsize::new(0);
+pub(super) static REPLAYS: AtomicUsize = AtomicUsize::new(0);
 
 /// Graphs captured since start (tests check that graphs ran).
 pub fn step_graph_captures() -> usize {
@@ -197,9 +199,27 @@ pub fn end_capture(index: usize, inputs: &[Handle], read_back: &[Handle], extern
     let read_back = read_back.iter().map(resolve).collect::<Result<Vec<_>, _>>()?;
     let external = external.iter().map(|h| resolve(h).map(|r| r.0)).collect::<Result<std::collections::HashSet<u64>, _>>()?;
 
+    let staging = if staged_copies() {
+        let (input_offsets, input_bytes) = layout(inputs.iter().map(|&(_, size)| size));
+        let (output_offsets, output_bytes) = layout(read_back.iter().map(|&(_, size)| size));
+        let inputs = PinnedBuffer::new(&ctx, input_bytes)?;
+        let outputs = PinnedBuffer::new(&ctx, output_bytes)?;
+        Some(Staging { inputs, input_offsets, outputs, output_offsets })
+    } else {
+        None
+    };
+
     ctx.bind_to_thread().map_err(|e| format!("{e:?}"))?;
     stream.begin_capture(CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL).map_err(|e| format!("{e:?}"))?;
     let mut failure = None;
+    if let Some(staging) = &staging {
+        for (&(ptr, size), &offset) in inputs.iter().zip(&staging.input_offsets) {
+            // SAFETY: a copy node from page-locked memory the graph owns into a buffer it holds.
+            if let Err(e) = unsafe { sys::cuMemcpyHtoDAsync_v2(ptr, staging.inputs.at(offset) as *const c_void, size, stream.cu_stream()) }.result() {
+                failure.get_or_insert(format!("capturing an input copy: {e:?}"));
+            }
+        }
+    }
     let pdl = programmatic_launches();
     for (i, (launch, (f, pointers))) in recording.launches.iter().zip(&mut launches).enumerate() {
         let mut params = launch.params.clone();
@@ -218,6 +238,14 @@ pub fn end_capture(index: usize, inputs: &[Handle], read_back: &[Handle], extern
             break;
         }
     }
+    if let (Some(staging), None) = (&staging, &failure) {
+        for (&(ptr, size), &offset) in read_back.iter().zip(&staging.output_offsets) {
+            // SAFETY: a copy node from a buffer the graph holds into page-locked memory it owns.
+            if let Err(e) = unsafe { sys::cuMemcpyDtoHAsync_v2(staging.outputs.at(offset) as *mut c_void, ptr, size, stream.cu_stream()) }.result() {
+                failure.get_or_insert(format!("capturing a read-back copy: {e:?}"));
+            }
+        }
+    }
     let graph = stream.end_capture(CUgraphInstantiate_flags(0)).map_err(|e| format!("{e:?}"));
     if let Some(failure) = failure {
         return Err(failure);
@@ -232,7 +260,7 @@ pub fn end_capture(index: usize, inputs: &[Handle], read_back: &[Handle], extern
         .map(|(h, _)| h)
         .collect();
     CAPTURES.fetch_add(1, Ordering::Relaxed);
-    Ok(CudaStepGraph { graph, stream, inputs, read_back, _buffers: buffers })
+    Ok(CudaStepGraph { graph, stream, inputs, read_back, staging, _buffers: buffers })
 }
 
 /// Whether graphs use programmatic dependent launch (Hopper and later; `EMBER_CUDA_PDL=0`: no).
@@ -279,15 +307,19 @@ unsafe fn launch_captured(
     unsafe { sys::cuLaunchKernelEx(&config, f, args.as_mut_ptr(), std::ptr::null_mut()) }.result()
 }
 
-/// A captured forward pass and everything it touches (but the external buffers).
+/// A captured forward pass and everything it touches (but the external buffers); replayed by
+/// `graph_replay.rs`.
 pub struct CudaStepGraph {
-    graph: CudaGraph,
-    stream: Arc<CudaStream>,
+    pub(super) graph: CudaGraph,
+    pub(super) stream: Arc<CudaStream>,
     /// Device pointer and size in bytes of each input buffer.
-    inputs: Vec<(u64, usize)>,
+    pub(super) inputs: Vec<(u64, usize)>,
     /// Device pointer and size in bytes of each buffer read back after a replay (also held in
     /// `_buffers`: the recorded launches wrote them).
-    read_back: Vec<(u64, usize)>,
+    pub(super) read_back: Vec<(u64, usize)>,
+    /// The page-locked memory of the graph's copy nodes (none under
+    /// `EMBER_CUDA_GRAPH_STAGING=0`).
+    pub(super) staging: Option<Staging>,
     /// Keeps the graph's buffers allocated (cubecl frees memory when the last handle goes),
     /// all but the external ones.
     _buffers: Vec<Handle>,
@@ -296,36 +328,6 @@ pub struct CudaStepGraph {
 // SAFETY: the graph is only used through `&mut self` (one thread at a time); its handles are
 // driver objects valid from any thread bound to the context.
 unsafe impl Send for CudaStepGraph {}
-
-impl StepGraph for CudaStepGraph {
-    fn replay(&mut self, inputs: &[&[i32]], outputs: &mut [&mut [i32]]) -> Result<(), String> {
-        if inputs.len() != self.inputs.len() || outputs.len() != self.read_back.len() {
-            let (i, o) = (self.inputs.len(), self.read_back.len());
-            return Err(format!("{} inputs and {} outputs for a graph captured with {i} and {o}", inputs.len(), outputs.len()));
-        }
-        self.stream.context().bind_to_thread().map_err(|e| format!("{e:?}"))?;
-        for (&(ptr, size), data) in self.inputs.iter().zip(inputs) {
-            if std::mem::size_of_val(*data) > size {
-                return Err(format!("an input of {} bytes for a buffer of {size}", std::mem::size_of_val(*data)));
-            }
-            // SAFETY: `ptr` is a live buffer of `size` bytes held by the graph; `data` outlives
-            // the synchronize below.
-            unsafe { result::memcpy_htod_async(ptr, data, self.stream.cu_stream()) }.map_err(|e| format!("{e:?}"))?;
-        }
-        self.graph.launch().map_err(|e| format!("{e:?}"))?;
-        for (&(ptr, size), out) in self.read_back.iter().zip(outputs.iter_mut()) {
-            if std::mem::size_of_val(*out) > size {
-                return Err(format!("{} bytes read back from a buffer of {size}", std::mem::size_of_val(*out)));
-            }
-            // SAFETY: `ptr` is a live buffer of `size` bytes held by the graph; `out` outlives
-            // the synchronize below, which completes the copy.
-            unsafe { result::memcpy_dtoh_async(*out, ptr, self.stream.cu_stream()) }.map_err(|e| format!("{e:?}"))?;
-        }
-        self.stream.synchronize().map_err(|e| format!("{e:?}"))?;
-        REPLAYS.fetch_add(1, Ordering::Relaxed);
-        Ok(())
-    }
-}
 
 impl<F, I, BT> StepGraphBackend for CubeBackend<CudaRuntime, F, I, BT>
 where
