@@ -46,6 +46,11 @@ pub(crate) struct ModelRunner<B: PagedAttentionBackend> {
     graphs: StepGraphs<B>,
     /// The last step's sampled ids, for the pending inputs of the next one.
     prev_sampled: Option<PrevSampled<B>>,
+    /// Nothing was queued on this thread's cubecl stream since a step graph's replay returned
+    /// its sampled tokens (the replay waited for the graph, and cubecl's stream was synced
+    /// before it): the next replay need not sync cubecl's stream again, which cost ~0.15 ms
+    /// of idle device per single-stream step (docs/perf.md, eleventh pass).
+    cubecl_idle: bool,
 }
 
 /// A step whose work is queued on the device; [`ModelRunner::finish`] collects its output.
@@ -91,6 +96,7 @@ impl<B: PagedAttentionBackend> ModelRunner<B> {
             profiler_range: ProfilerRange::from_env(),
             graphs: StepGraphs::disabled(),
             prev_sampled: None,
+            cubecl_idle: false,
         }
     }
 
@@ -178,6 +184,8 @@ impl<B: PagedAttentionBackend> ModelRunner<B> {
         if out.scheduled.is_empty() {
             return InFlightStep::ready(Vec::new());
         }
+        // Any path below but a sampled graph replay queues cubecl work.
+        let cubecl_idle = std::mem::take(&mut self.cubecl_idle) && out.blocks_to_copy.is_empty();
         self.copy_blocks(out);
 
         let block_size = self.kv_cache.spec().block_size;
@@ -194,9 +202,10 @@ impl<B: PagedAttentionBackend> ModelRunner<B> {
         };
         let ctx = ForwardContext { model: &self.model, cache: &mut self.kv_cache, device: &self.device, windows: &self.windows };
         // A graph copies host inputs in: not with inputs still on the device.
-        let graph = if patch.is_none() { self.graphs.forward(ctx, &step, pick_params.as_deref()) } else { None };
+        let graph = if patch.is_none() { self.graphs.forward(ctx, &step, pick_params.as_deref(), cubecl_idle) } else { None };
         let hidden = match graph {
             Some(GraphOutput::Tokens(tokens)) => {
+                self.cubecl_idle = true;
                 self.mark(Phase::Forward);
                 for (output, &token) in outputs.iter_mut().zip(&tokens) {
                     output.sampled_token_id = Some(token);

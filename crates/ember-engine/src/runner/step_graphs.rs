@@ -14,7 +14,9 @@
 //!    record) differs, and all graphs are dropped for the rest of the run, with a warning;
 //! 3. later steps replay only: the step's token ids, positions, slots and block tables are
 //!    copied into the captured input buffers (block tables padded to `max_model_len`), the
-//!    graph runs, and the captured output tensor holds the hidden states.
+//!    graph runs, and the captured output tensor holds the hidden states. cubecl's stream is
+//!    synced first, unless the runner knows nothing was queued on it since the last replay
+//!    (one sampled graph step after another: the sync was ~0.15 ms of idle device a step).
 //!
 //! When the step's sampling needs nothing but a temperature per row ([`sampler::plain_pick_params`]),
 //! the graph also runs the LM head and the token pick, and a replay hands back the token ids
@@ -134,7 +136,17 @@ impl<B: PagedAttentionBackend> StepGraphs<B> {
     /// The step through a graph, when it is a decode step graphs cover; `None`: the caller
     /// runs it eagerly. With `pick_params` (the step's sampling is plain: one row per
     /// sequence, in order, [`sampler::plain_pick_params`]) the graph samples too and returns the tokens.
-    pub(crate) fn forward(&mut self, ctx: ForwardContext<'_, B>, step: &StepInputs, pick_params: Option<&[i32]>) -> Option<GraphOutput<B>> {
+    /// `cubecl_idle`: nothing was queued on cubecl's stream since it was last synced (the
+    /// runner knows), so a replay need not sync it first. When this returns
+    /// [`GraphOutput::Tokens`], cubecl's stream is idle: a replay queues nothing on it, and the
+    /// eager paths (capture, validation) sync it before they return.
+    pub(crate) fn forward(
+        &mut self,
+        ctx: ForwardContext<'_, B>,
+        step: &StepInputs,
+        pick_params: Option<&[i32]>,
+        cubecl_idle: bool,
+    ) -> Option<GraphOutput<B>> {
         let layout = &step.layout;
         let num_seqs = layout.seqs.len();
         if !self.covers(num_seqs) || layout.num_tokens() != num_seqs {
@@ -158,7 +170,9 @@ impl<B: PagedAttentionBackend> StepGraphs<B> {
             return Some(self.capture(ctx, step, key, ids, host, pick_params));
         }
         let captured = self.graphs.get_mut(&key).expect("checked above");
-        let _ = B::sync(ctx.device); // earlier steps' cubecl work is done before the graph runs
+        if !cubecl_idle {
+            let _ = B::sync(ctx.device); // earlier steps' cubecl work is done before the graph runs
+        }
         let mut inputs: Vec<&[i32]> = vec![&ids, &host.token_pos, &host.slot_mapping, &host.token_seq, &host.block_tables];
         inputs.extend(pick_params);
         let mut tokens = vec![0i32; if pick_params.is_some() { num_seqs } else { 0 }];
@@ -175,17 +189,21 @@ impl<B: PagedAttentionBackend> StepGraphs<B> {
         if captured.validated {
             return Some(replayed());
         }
+        let device = ctx.device.clone();
         let eager = eager_step(ctx, step, ids, host, pick_params);
         let same_hidden = hidden.clone().into_data().as_bytes() == eager.hidden.clone().into_data().as_bytes();
         let same_tokens = eager.tokens.as_ref().is_none_or(|t| sampler::read_ids(t.clone().into_data()) == tokens.iter().map(|&t| t as u32).collect::<Vec<_>>());
-        if same_hidden && same_tokens {
+        let output = if same_hidden && same_tokens {
             self.graphs.get_mut(&key).expect("checked above").validated = true;
             tracing::debug!(num_seqs, sampled = key.sampled, "step graph matches the eager pass");
-            Some(replayed())
+            replayed()
         } else {
             self.disable("a replay differs from the eager pass (a launch was not recorded)");
-            Some(eager.output())
-        }
+            eager.output()
+        };
+        // Sampled tokens tell the runner that cubecl's stream is idle (see `forward`).
+        let _ = B::sync(&device);
+        Some(output)
     }
 
     /// Runs the step eagerly while the backend records it, and keeps the graph.
@@ -212,7 +230,9 @@ impl<B: PagedAttentionBackend> StepGraphs<B> {
             }
             Err(why) => self.disable(&format!("the capture failed: {why}")),
         }
-        eager.output()
+        let output = eager.output();
+        let _ = B::sync(&device); // as after a validation: tokens mean an idle cubecl stream
+        output
     }
 
     /// Drops every captured graph (they are captured again when needed): the KV cache's
