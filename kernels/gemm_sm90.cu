@@ -39,10 +39,15 @@
 // w = t / 32, lane l: d[4j + 0..1] = rows 16w + l / 4, columns 8j + 2(l % 4) + 0..1, and
 // d[4j + 2..3] the same columns of row + 8.
 //
-// Launch contract: block (128 * (CONSUMERS + 1), 1, 1), grid (ceil(N / BN), ceil(M / BM), 1),
+// Split-K (grids with too few tiles for the SMs, e.g. o_proj and down_proj at <= 256 rows):
+// gridDim.z > 1 splits the K tiles into runs of k_tiles_per_split; block z writes its f32 sums
+// to partials[z] ([M, N]) and ember_gemm_split_reduce_<dtype> adds the splits and the bias and
+// rounds once (the sum's order differs from one pass, so the result may differ in rounding).
+//
+// Launch contract: block (128 * (CONSUMERS + 1), 1, 1), grid (ceil(N / BN), ceil(M / BM), splits),
 // dynamic shared memory STAGES * (BM + BN) * 128 + 1024 bytes. Parameters: tm_x, tm_w (by value), then the
 // pointers cubecl passes for the tensor maps' buffers (x, w; unused: TMA reads them), y, bias,
-// then Sm90GemmParams by value. Requires: sm_90a, N % 8 == 0, K % 8 == 0, row strides % 8 == 0,
+// partials (unused without split-K), then Sm90GemmParams by value. Requires: sm_90a, N % 8 == 0, K % 8 == 0, row strides % 8 == 0,
 // 16-byte aligned x / w / y (the Rust side checks and otherwise uses kernels/gemm.cu).
 
 #define EMBER_SM90_BK 64
@@ -55,6 +60,7 @@ struct Sm90GemmParams {
     unsigned int n;
     unsigned int k;
     unsigned int has_bias;  // add bias[n] to the f32 accumulator before rounding (torch's addmm)
+    unsigned int k_tiles_per_split;  // split-K: the K tiles of each blockIdx.z (all of them when gridDim.z == 1)
 };
 
 // The driver's CUtensorMap: 128 opaque bytes, 64-byte aligned (cuda.h is not included).
@@ -192,7 +198,7 @@ __device__ __forceinline__ void ember_sm90_store2(T* y, size_t index, float v0, 
 
 template <typename T, int BN, int STAGES, int CONSUMERS>
 __device__ __forceinline__ void gemm_sm90(const EmberTensorMap* tm_x, const EmberTensorMap* tm_w, T* y, const T* bias,
-                                          const Sm90GemmParams& p) {
+                                          float* partials, const Sm90GemmParams& p) {
     constexpr int BM = 64 * CONSUMERS;
     constexpr int BK = EMBER_SM90_BK;
     constexpr int A_BYTES = BM * BK * 2;
@@ -211,7 +217,9 @@ __device__ __forceinline__ void gemm_sm90(const EmberTensorMap* tm_x, const Embe
     const unsigned int i = block - first * tiles_n;
     const int m0 = (first + i % rows) * BM;
     const int n0 = (i / rows) * BN;
-    const int k_tiles = (p.k + BK - 1) / BK;
+    // Split-K: block z takes K tiles [k_first, k_first + k_tiles).
+    const int k_first = blockIdx.z * p.k_tiles_per_split;
+    const int k_tiles = min((int)((p.k + BK - 1) / BK) - k_first, (int)p.k_tiles_per_split);
     const int warpgroup = threadIdx.x / 128;
 
     if (threadIdx.x == 0) {
@@ -232,8 +240,8 @@ __device__ __forceinline__ void gemm_sm90(const EmberTensorMap* tm_x, const Embe
                 if (t >= STAGES) ember_mbar_wait(&empty[s], ((t / STAGES) - 1) & 1);
                 unsigned char* stage = tiles + s * STAGE_BYTES;
                 ember_mbar_expect_tx(&full[s], STAGE_BYTES);
-                ember_tma_load_2d(stage, tm_x, &full[s], t * BK, m0);
-                ember_tma_load_2d(stage + A_BYTES, tm_w, &full[s], t * BK, n0);
+                ember_tma_load_2d(stage, tm_x, &full[s], (k_first + t) * BK, m0);
+                ember_tma_load_2d(stage + A_BYTES, tm_w, &full[s], (k_first + t) * BK, n0);
             }
         }
         return;
@@ -263,14 +271,20 @@ __device__ __forceinline__ void gemm_sm90(const EmberTensorMap* tm_x, const Embe
     ember_wgmma_wait<0>();
 
     // Epilogue: straight from the accumulator fragments to y (N % 8 == 0, so a pair is in range
-    // when its first column is).
+    // when its first column is); under split-K, the f32 sums to this split's partials instead.
     const int tid = threadIdx.x % 128;
     const unsigned int row = m0 + half * 64 + (tid / 32) * 16 + (tid % 32) / 4;
     const unsigned int col0 = n0 + 2 * (tid % 4);
+    float* part = partials + (size_t)blockIdx.z * p.m * p.n;
 #pragma unroll
     for (int j = 0; j < BN / 8; ++j) {
         const unsigned int col = col0 + 8 * j;
         if (col >= p.n) continue;
+        if (gridDim.z > 1) {
+            if (row < p.m) *reinterpret_cast<float2*>(part + (size_t)row * p.n + col) = make_float2(d[4 * j], d[4 * j + 1]);
+            if (row + 8 < p.m) *reinterpret_cast<float2*>(part + (size_t)(row + 8) * p.n + col) = make_float2(d[4 * j + 2], d[4 * j + 3]);
+            continue;
+        }
         float b0 = 0.f, b1 = 0.f;
         if (p.has_bias) {
             b0 = ember_to_float(bias[col]);
@@ -284,9 +298,9 @@ __device__ __forceinline__ void gemm_sm90(const EmberTensorMap* tm_x, const Embe
 #define EMBER_GEMM_SM90(NAME, T, BN, STAGES, CONSUMERS, MIN_BLOCKS)                                          \
     extern "C" __global__ void __launch_bounds__(128 * (CONSUMERS + 1), MIN_BLOCKS) ember_gemm_sm90_##NAME(   \
         const __grid_constant__ EmberTensorMap tm_x, const __grid_constant__ EmberTensorMap tm_w, const T* x, \
-        const T* w, T* y, const T* bias, const Sm90GemmParams p) {                                            \
+        const T* w, T* y, const T* bias, float* partials, const Sm90GemmParams p) {                           \
         if constexpr (ember_compiles("ember_gemm_sm90_" #NAME))                                               \
-            gemm_sm90<T, BN, STAGES, CONSUMERS>(&tm_x, &tm_w, y, bias, p);                                    \
+            gemm_sm90<T, BN, STAGES, CONSUMERS>(&tm_x, &tm_w, y, bias, partials, p);                          \
     }
 
 // 128 x 256 ("n256"), 128 x 192 ("n192": 4 stages of 40 KB) and 128 x 128 ("n128"): 384
@@ -300,3 +314,47 @@ EMBER_GEMM_SM90(bf16_n128, __nv_bfloat16, 128, 6, 2, 1)
 EMBER_GEMM_SM90(f16_n128, __half, 128, 6, 2, 1)
 EMBER_GEMM_SM90(bf16_m64, __nv_bfloat16, 128, 4, 1, 2)
 EMBER_GEMM_SM90(f16_m64, __half, 128, 4, 1, 2)
+
+// Split-K's second pass: y = round(partials[0] + ... + partials[splits - 1] + bias), four
+// consecutive outputs per thread (N % 8 == 0: they share a row). 256 threads per block.
+struct Sm90SplitParams {
+    unsigned int m;
+    unsigned int n;
+    unsigned int splits;
+    unsigned int has_bias;
+};
+
+template <typename T>
+__device__ __forceinline__ void gemm_split_reduce(const float* __restrict__ partials, const T* __restrict__ bias,
+                                                  T* __restrict__ y, const Sm90SplitParams& p) {
+    const size_t total = (size_t)p.m * p.n;
+    const size_t i = ((size_t)blockIdx.x * blockDim.x + threadIdx.x) * 4;
+    if (i >= total) return;
+    float4 acc = *reinterpret_cast<const float4*>(partials + i);
+    for (unsigned int s = 1; s < p.splits; ++s) {
+        const float4 v = *reinterpret_cast<const float4*>(partials + s * total + i);
+        acc.x += v.x;
+        acc.y += v.y;
+        acc.z += v.z;
+        acc.w += v.w;
+    }
+    if (p.has_bias) {
+        const unsigned int col = (unsigned int)(i % p.n);
+        acc.x += ember_to_float(bias[col]);
+        acc.y += ember_to_float(bias[col + 1]);
+        acc.z += ember_to_float(bias[col + 2]);
+        acc.w += ember_to_float(bias[col + 3]);
+    }
+    ember_sm90_store2(y, i, acc.x, acc.y);
+    ember_sm90_store2(y, i + 2, acc.z, acc.w);
+}
+
+#define EMBER_GEMM_SPLIT_REDUCE(SUFFIX, T)                                                                  \
+    extern "C" __global__ void __launch_bounds__(256) ember_gemm_split_reduce_##SUFFIX(                     \
+        const float* partials, const T* bias, T* y, const Sm90SplitParams p) {                               \
+        if constexpr (ember_compiles("ember_gemm_split_reduce_" #SUFFIX))                                   \
+            gemm_split_reduce<T>(partials, bias, y, p);                                                     \
+    }
+
+EMBER_GEMM_SPLIT_REDUCE(bf16, __nv_bfloat16)
+EMBER_GEMM_SPLIT_REDUCE(f16, __half)

@@ -88,8 +88,9 @@ fn paged_attention_matches_the_oracle_in_every_dtype() {
 /// 1,032 or 300 elements are pitched by cubecl (padded row strides); half the shapes have a bias.
 /// On Hopper, f16/bf16 shapes with N % 8 == 0 above 8 rows run `kernels/gemm_sm90.cu`: its
 /// 64 x 128 tiles up to 300 rows, 128 x 128 at 1,100 x 1,032, 128 x 256 at 1,000 x 4,088 and
-/// 128 x 192 at 1,000 x 6,136,
-/// with ragged edges and K tails of its 64-deep stages; the others, and every shape under
+/// 128 x 192 at 1,000 x 6,136, with ragged edges and K tails of its 64-deep stages; split-K
+/// (turned on here; 4 K ranges and the reduce kernel) at 100 x 1,000, 64 x 128 (with a bias), 256 x 512 and
+/// 200 x 1,024 (K = 4,104: 65 K tiles in runs of 17, with a bias); the others, and every shape under
 /// `EMBER_CUDA_GEMM=mma`, run `kernels/gemm.cu`.
 #[test]
 fn linear_matches_a_host_matmul_in_every_dtype() {
@@ -101,8 +102,9 @@ fn linear_matches_a_host_matmul_in_every_dtype() {
     }
     let device = Default::default();
     let mut failures = Vec::new();
+    ember_kernels::cuda::set_gemm_split_k(true); // off by default; these shapes test it
     for (dtype, rel) in [(DType::F32, 1e-4f32), (DType::F16, 2e-3), (DType::BF16, 1.6e-2)] {
-        let shapes = [(1, 4096, 1000), (3, 1024, 777), (8, 14336, 256), (9, 4096, 300), (100, 2048, 1000), (129, 1032, 777), (300, 512, 260), (64, 14336, 128), (300, 520, 264), (1100, 328, 1032), (1000, 328, 4088), (1000, 328, 6136), (256, 4096, 512)];
+        let shapes = [(1, 4096, 1000), (3, 1024, 777), (8, 14336, 256), (9, 4096, 300), (100, 2048, 1000), (129, 1032, 777), (300, 512, 260), (64, 14336, 128), (300, 520, 264), (1100, 328, 1032), (1000, 328, 4088), (1000, 328, 6136), (256, 4096, 512), (200, 4104, 1024)];
         for (s, (m, k, n)) in shapes.into_iter().enumerate() {
             let mut rng = Lcg(7 + m as u64);
             let x = rng.vec(m * k, dtype);

@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use burn_cubecl::cubecl::ir::{ElemType, FloatKind, StorageType};
 use burn_cubecl::cubecl::prelude::{OobFill, TensorMapFormat, TensorMapInterleave, TensorMapPrefetch, TensorMapSwizzle, TiledArgs};
-use burn_cubecl::cubecl::server::{TensorMapBinding, TensorMapMeta};
+use burn_cubecl::cubecl::client::ComputeClient;
+use burn_cubecl::cubecl::server::{Handle, TensorMapBinding, TensorMapMeta};
 use burn_cubecl::cubecl::zspace::metadata::Metadata;
 use burn_cubecl::cubecl::zspace::{Shape as ZShape, Strides};
 use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
@@ -17,7 +18,7 @@ use burn_cubecl::tensor::CubeTensor;
 use burn_tensor::{DType, Shape};
 use cubecl_cuda::CudaRuntime;
 
-use super::raw_kernel::{RawCudaKernel, launch_with_tensor_maps, pack_u32};
+use super::raw_kernel::{RawCudaKernel, launch, launch_with_tensor_maps, pack_u32};
 
 const GEMM_SM90: &str = include_str!("../../../../kernels/gemm_sm90.cu");
 
@@ -73,8 +74,9 @@ impl Tile {
     }
 }
 
-/// The tile shapes' kernels per dtype (f16, bf16).
+/// The tile shapes' kernels per dtype (f16, bf16), and split-K's reduce.
 struct Sm90Kernels {
+    reduce: [RawCudaKernel; 2],
     wide: [RawCudaKernel; 2],
     mid: [RawCudaKernel; 2],
     narrow: [RawCudaKernel; 2],
@@ -88,6 +90,10 @@ fn sm90_kernels() -> &'static Sm90Kernels {
         let s = |name| RawCudaKernel::with_shared_memory(GEMM_SM90, name, 256, SMALL_SHARED_BYTES);
         let mid = |name| RawCudaKernel::with_shared_memory(GEMM_SM90, name, 384, MID_SHARED_BYTES);
         Sm90Kernels {
+            reduce: [
+                RawCudaKernel::new(GEMM_SM90, "ember_gemm_split_reduce_f16", REDUCE_THREADS),
+                RawCudaKernel::new(GEMM_SM90, "ember_gemm_split_reduce_bf16", REDUCE_THREADS),
+            ],
             wide: [k("ember_gemm_sm90_f16_n256"), k("ember_gemm_sm90_bf16_n256")],
             mid: [mid("ember_gemm_sm90_f16_n192"), mid("ember_gemm_sm90_bf16_n192")],
             narrow: [k("ember_gemm_sm90_f16_n128"), k("ember_gemm_sm90_bf16_n128")],
@@ -120,7 +126,7 @@ fn hopper(index: usize) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{Tile, pick_tile};
+    use super::{Tile, pick_tile, split_k};
 
     #[test]
     fn tile_shape_follows_the_waves() {
@@ -133,6 +139,19 @@ mod tests {
         assert_eq!(pick_tile(1024, 4096, 132), Tile::Wide); // o: 128 wide tiles, one wave
         assert_eq!(pick_tile(256, 4096, 132), Tile::Small); // o: 128 small tiles at once
         assert_eq!(pick_tile(256, 28672, 132), Tile::Wide); // gate_up: 2 wide waves (3.6) < 4 narrow, 4 small pairs
+    }
+
+    #[test]
+    fn split_k_fills_the_sms_at_small_row_counts() {
+        // A 128-token prefill: o and down on 64 small tiles split 4 ways, qkv's 96 two ways,
+        // gate_up's 112 wide tiles not at all.
+        assert_eq!(split_k(Tile::Small, 128, 4096, 4096, 132), 4);
+        assert_eq!(split_k(Tile::Small, 128, 4096, 14336, 132), 4);
+        assert_eq!(split_k(Tile::Small, 128, 6144, 4096, 132), 2);
+        assert_eq!(split_k(Tile::Wide, 128, 28672, 4096, 132), 1);
+        // Large products and short K never split.
+        assert_eq!(split_k(Tile::Wide, 1024, 4096, 4096, 132), 1);
+        assert_eq!(split_k(Tile::Small, 64, 4096, 256, 132), 1);
     }
 }
 
@@ -174,6 +193,68 @@ fn pick_tile(m: usize, n: usize, sms: usize) -> Tile {
     } else {
         Tile::Narrow
     }
+}
+
+/// Floats of split-K's workspace (32 MB): products whose partial sums need more do not split.
+const SPLIT_WORKSPACE: usize = 8 << 20;
+
+thread_local! {
+    static WORKSPACES: std::cell::RefCell<Vec<(usize, Handle)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// This thread's split-K workspace on device `index`, when `floats` fit it. One buffer per
+/// thread, allocated at the first split and reused: a thread's launches are ordered on one
+/// stream, so a product's reduce has read the partial sums before the next product writes
+/// them.
+fn split_workspace(client: &ComputeClient<CudaRuntime>, index: usize, floats: usize) -> Option<Handle> {
+    if floats > SPLIT_WORKSPACE {
+        return None;
+    }
+    WORKSPACES.with_borrow_mut(|all| {
+        if let Some((_, handle)) = all.iter().find(|(i, _)| *i == index) {
+            return Some(handle.clone());
+        }
+        let handle = client.empty(SPLIT_WORKSPACE * 4);
+        all.push((index, handle.clone()));
+        Some(handle)
+    })
+}
+
+/// Threads per block of split-K's reduce.
+const REDUCE_THREADS: u32 = 256;
+
+const SPLIT_UNSET: u8 = 2;
+static SPLIT_K: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(SPLIT_UNSET);
+
+/// Whether products with few tiles split K ([`split_k`]). Off by default: on the H200 it took
+/// decode batches of 8-16 sequences 18% faster and served decode steps ~10% faster, but two of
+/// five serving runs at 16 req/s (each the first server on a fresh machine) ran at twice the
+/// TPOT and eight times the TTFT, unexplained (docs/perf.md, eleventh pass).
+/// `EMBER_CUDA_GEMM_SPLIT_K=1` or [`set_gemm_split_k`] turn it on.
+fn split_k_enabled() -> bool {
+    match SPLIT_K.load(Ordering::Relaxed) {
+        SPLIT_UNSET => {
+            let on = std::env::var("EMBER_CUDA_GEMM_SPLIT_K").is_ok_and(|v| v == "1");
+            set_gemm_split_k(on);
+            on
+        }
+        on => on == 1,
+    }
+}
+
+/// Turns split-K on or off for the products after this call (process-wide).
+pub fn set_gemm_split_k(on: bool) {
+    SPLIT_K.store(on as u8, Ordering::Relaxed);
+}
+
+/// Into how many K ranges an `m x n x k` product on `tile` splits: when its tiles fill at most
+/// half the blocks the SMs hold at once (o_proj and down_proj at up to 256 rows on 64 x 128
+/// tiles: 32-128 tiles for 264 places), up to 4, keeping at least 8 K tiles (512 deep) per
+/// split.
+fn split_k(tile: Tile, m: usize, n: usize, k: usize, sms: usize) -> usize {
+    let tiles = m.div_ceil(tile.rows()) * n.div_ceil(tile.cols());
+    let places = if tile == Tile::Small { 2 * sms } else { sms };
+    (places / tiles.max(1)).min(4).min(k.div_ceil(BK) / 8).max(1)
 }
 
 /// A 2-d TMA map over `t` (`[rows, cols]`, row stride `stride` elements) loading boxes of
@@ -225,9 +306,24 @@ pub(super) fn gemm(
     let has_bias = bias.is_some() as u32;
     let bias = bias.unwrap_or_else(|| y.handle.clone());
     let maps = vec![tensor_map(x, m, k, x_stride as usize, bm, kind), tensor_map(weight, n, k, w_stride as usize, bn, kind)];
-    let grid = (n.div_ceil(bn) as u32, m.div_ceil(bm) as u32, 1);
-    let params = pack_u32(&[m as u32, n as u32, k as u32, has_bias]);
-    launch_with_tensor_maps(&x.client, kernel, grid, maps, vec![y.handle.clone(), bias], params);
+    let k_tiles = k.div_ceil(BK);
+    let mut per_split = k_tiles.div_ceil(if split_k_enabled() { split_k(tile, m, n, k, sms) } else { 1 });
+    let mut splits = k_tiles.div_ceil(per_split);
+    let workspace = if splits > 1 { split_workspace(&x.client, x.device.index, splits * m * n) } else { None };
+    if workspace.is_none() {
+        (per_split, splits) = (k_tiles, 1);
+    }
+    let grid = (n.div_ceil(bn) as u32, m.div_ceil(bm) as u32, splits as u32);
+    let params = pack_u32(&[m as u32, n as u32, k as u32, has_bias, per_split as u32]);
+    match workspace {
+        None => launch_with_tensor_maps(&x.client, kernel, grid, maps, vec![y.handle.clone(), bias, y.handle.clone()], params),
+        Some(partials) => {
+            launch_with_tensor_maps(&x.client, kernel, grid, maps, vec![y.handle.clone(), bias.clone(), partials.clone()], params);
+            let reduce_grid = ((m * n / 4).div_ceil(REDUCE_THREADS as usize) as u32, 1, 1);
+            let params = pack_u32(&[m as u32, n as u32, splits as u32, has_bias]);
+            launch(&x.client, &kernels.reduce[index], reduce_grid, vec![partials, bias, y.handle.clone()], params);
+        }
+    }
     LAUNCHES.fetch_add(1, Ordering::Relaxed);
     Some(y)
 }

@@ -25,7 +25,7 @@ use burn_cubecl::{BoolElement, CubeBackend, FloatElement, IntElement};
 use burn_tensor::{Int, Tensor, TensorPrimitive};
 use cubecl_cuda::CudaRuntime;
 
-pub use gemm_sm90::{gemm_sm90_available, gemm_sm90_launches};
+pub use gemm_sm90::{gemm_sm90_available, gemm_sm90_launches, set_gemm_split_k};
 pub use layer_ops::layer_op_fallbacks;
 pub use attention::{LAST_FALLBACK, PARTITION_SIZE, attention_supported};
 pub use attention_kernel::{AttentionKernel, attention_kernel, set_attention_kernel};
