@@ -1,5 +1,8 @@
 // gemm_sm90: y[m, n] = x[m, k] · w[n, k]ᵀ (+ bias[n]) in f16 / bf16 on Hopper (sm_90a), the
-// linear layers above the GEMV's 8 rows. Same contract as kernels/gemm.cu's tensor-core path
+// linear layers above the GEMV's 8 rows; and the same in FP8 for `--quantization fp8` (the
+// `e4m3_*` entries: x and w in E4M3, one byte each, quantized per row by quantize_fp8.cu; the
+// f32 sums scaled by x_scale[m] * w_scale[n]; a stage holds 128 e4m3 of K instead of 64, and
+// each wgmma is k32 instead of k16: the same bytes, so the same tiles, swizzle and descriptors). Same contract as kernels/gemm.cu's tensor-core path
 // (x [M, K] and w [N, K] row-major with padded rows allowed, y [M, N] dense, f32 accumulation,
 // bias added before the one rounding), but built on Hopper's asynchronous units:
 //
@@ -47,7 +50,7 @@
 // Launch contract: block (128 * (CONSUMERS + 1), 1, 1), grid (ceil(N / BN), ceil(M / BM), splits),
 // dynamic shared memory STAGES * (BM + BN) * 128 + 1024 bytes. Parameters: tm_x, tm_w (by value), then the
 // pointers cubecl passes for the tensor maps' buffers (x, w; unused: TMA reads them), y, bias,
-// partials (unused without split-K), then Sm90GemmParams by value. Requires: sm_90a, N % 8 == 0, K % 8 == 0, row strides % 8 == 0,
+// partials (unused without split-K), [e4m3 entries: x_scale, w_scale,] then Sm90GemmParams by value. Requires: sm_90a, N % 8 == 0, K % 8 == 0, row strides % 8 == 0,
 // 16-byte aligned x / w / y (the Rust side checks and otherwise uses kernels/gemm.cu).
 
 #define EMBER_SM90_BK 64
@@ -159,20 +162,28 @@ template <int N> __device__ __forceinline__ void ember_wgmma_wait() {
     "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]), \
     "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
 
-// One wgmma: d (64 x BN, f32) += A (64 x 16, descriptor a) · B (BN x 16, descriptor b)ᵀ, both
-// K-major (no transpose), scale 1 for A, B and D.
+// FP8 E4M3 operands (`--quantization fp8`): one byte each, decoded by the tensor cores.
+struct EmberE4M3 {
+    unsigned char bits;
+};
+
+// One wgmma: d (64 x BN, f32) += A (64 x 32 bytes, descriptor a) · B (BN x 32 bytes,
+// descriptor b)ᵀ, both K-major (no transpose), scale 1 for A, B and D: k16 for f16/bf16,
+// k32 for e4m3 (which takes no transpose operands).
 template <typename T, int BN> struct EmberWgmma;
 
-#define EMBER_WGMMA_DEF(T, TY, BN, NREG, OPS)                                                                \
+#define EMBER_WGMMA_DEF_K(T, TY, KW, BN, NREG, OPS, TAIL)                                                    \
     template <> struct EmberWgmma<T, BN> {                                                                   \
         static __device__ __forceinline__ void run(float* d, unsigned long long a, unsigned long long b) {  \
             asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, " OPS ";\n"                                       \
-                         "wgmma.mma_async.sync.aligned.m64n" #BN "k16.f32." TY "." TY " " EMBER_WGMMA_D##NREG \
-                         ", " OPS_AB_##NREG ", p, 1, 1, 0, 0;\n}\n"                                          \
+                         "wgmma.mma_async.sync.aligned.m64n" #BN #KW ".f32." TY "." TY " " EMBER_WGMMA_D##NREG \
+                         ", " OPS_AB_##NREG ", p, 1, 1" TAIL ";\n}\n"                                       \
                          : EMBER_WGMMA_OUT##NREG(d)                                                          \
                          : "l"(a), "l"(b), "r"(1));                                                          \
         }                                                                                                    \
     };
+#define EMBER_WGMMA_DEF(T, TY, BN, NREG, OPS) EMBER_WGMMA_DEF_K(T, TY, k16, BN, NREG, OPS, ", 0, 0")
+#define EMBER_WGMMA_DEF_FP8(BN, NREG, OPS) EMBER_WGMMA_DEF_K(EmberE4M3, "e4m3", k32, BN, NREG, OPS, "")
 
 // Operand numbers after the accumulators: descriptor a, descriptor b, the scale-d flag.
 #define OPS_AB_128 "%128, %129"
@@ -184,6 +195,9 @@ EMBER_WGMMA_DEF(__nv_bfloat16, "bf16", 192, 96, "%98, 0")
 EMBER_WGMMA_DEF(__half, "f16", 192, 96, "%98, 0")
 EMBER_WGMMA_DEF(__nv_bfloat16, "bf16", 128, 64, "%66, 0")
 EMBER_WGMMA_DEF(__half, "f16", 128, 64, "%66, 0")
+EMBER_WGMMA_DEF_FP8(256, 128, "%130, 0")
+EMBER_WGMMA_DEF_FP8(192, 96, "%98, 0")
+EMBER_WGMMA_DEF_FP8(128, 64, "%66, 0")
 
 // Stores y[row][col..col + 1] (col even, both < n) as one 32-bit store.
 template <typename T>
@@ -196,13 +210,17 @@ __device__ __forceinline__ void ember_sm90_store2(T* y, size_t index, float v0, 
 
 // ---- the kernel --------------------------------------------------------------------------------
 
-template <typename T, int BN, int STAGES, int CONSUMERS>
+// TIn: the operands' storage, T itself, or EmberE4M3 with per-row scales x_scale[m] and
+// w_scale[n] applied to the f32 sums (y = sum * x_scale[m] * w_scale[n] + bias[n]).
+template <typename T, typename TIn, int BN, int STAGES, int CONSUMERS>
 __device__ __forceinline__ void gemm_sm90(const EmberTensorMap* tm_x, const EmberTensorMap* tm_w, T* y, const T* bias,
-                                          float* partials, const Sm90GemmParams& p) {
+                                          float* partials, const float* x_scale, const float* w_scale, const Sm90GemmParams& p) {
+    constexpr bool FP8 = sizeof(TIn) == 1;
     constexpr int BM = 64 * CONSUMERS;
-    constexpr int BK = EMBER_SM90_BK;
-    constexpr int A_BYTES = BM * BK * 2;
-    constexpr int STAGE_BYTES = A_BYTES + BN * BK * 2;
+    // A stage holds 128 bytes of every row: 64 f16/bf16 or 128 e4m3 values.
+    constexpr int BK = EMBER_SM90_BK * 2 / sizeof(TIn);
+    constexpr int A_BYTES = BM * 128;
+    constexpr int STAGE_BYTES = A_BYTES + BN * 128;
     extern __shared__ __align__(1024) unsigned char ember_dyn_smem[];
     __shared__ __align__(8) unsigned long long full[STAGES];
     __shared__ __align__(8) unsigned long long empty[STAGES];
@@ -256,12 +274,13 @@ __device__ __forceinline__ void gemm_sm90(const EmberTensorMap* tm_x, const Embe
     for (int t = 0; t < k_tiles; ++t) {
         const int s = t % STAGES;
         ember_mbar_wait(&full[s], (t / STAGES) & 1);
-        const unsigned char* a = tiles + s * STAGE_BYTES + half * 64 * BK * 2;
+        const unsigned char* a = tiles + s * STAGE_BYTES + half * 64 * 128;
         const unsigned char* b = tiles + s * STAGE_BYTES + A_BYTES;
         ember_wgmma_fence();
+        // Four wgmmas of 32 bytes of K each (k16 of f16/bf16, k32 of e4m3).
 #pragma unroll
-        for (int kk = 0; kk < BK / 16; ++kk) {
-            EmberWgmma<T, BN>::run(d, ember_wgmma_desc(a + kk * 32), ember_wgmma_desc(b + kk * 32));
+        for (int kk = 0; kk < 4; ++kk) {
+            EmberWgmma<TIn, BN>::run(d, ember_wgmma_desc(a + kk * 32), ember_wgmma_desc(b + kk * 32));
         }
         ember_wgmma_commit();
         // The group of tile t - 1 is done: its stage may be refilled.
@@ -276,10 +295,23 @@ __device__ __forceinline__ void gemm_sm90(const EmberTensorMap* tm_x, const Embe
     const unsigned int row = m0 + half * 64 + (tid / 32) * 16 + (tid % 32) / 4;
     const unsigned int col0 = n0 + 2 * (tid % 4);
     float* part = partials + (size_t)blockIdx.z * p.m * p.n;
+    // FP8: the rows' scales (split-K's partial sums are scaled too: the reduce only adds).
+    float sx0 = 1.f, sx1 = 1.f;
+    if constexpr (FP8) {
+        if (row < p.m) sx0 = x_scale[row];
+        if (row + 8 < p.m) sx1 = x_scale[row + 8];
+    }
 #pragma unroll
     for (int j = 0; j < BN / 8; ++j) {
         const unsigned int col = col0 + 8 * j;
         if (col >= p.n) continue;
+        if constexpr (FP8) {
+            const float w0 = w_scale[col], w1 = w_scale[col + 1];
+            d[4 * j] *= sx0 * w0;
+            d[4 * j + 1] *= sx0 * w1;
+            d[4 * j + 2] *= sx1 * w0;
+            d[4 * j + 3] *= sx1 * w1;
+        }
         if (gridDim.z > 1) {
             if (row < p.m) *reinterpret_cast<float2*>(part + (size_t)row * p.n + col) = make_float2(d[4 * j], d[4 * j + 1]);
             if (row + 8 < p.m) *reinterpret_cast<float2*>(part + (size_t)(row + 8) * p.n + col) = make_float2(d[4 * j + 2], d[4 * j + 3]);
@@ -300,7 +332,17 @@ __device__ __forceinline__ void gemm_sm90(const EmberTensorMap* tm_x, const Embe
         const __grid_constant__ EmberTensorMap tm_x, const __grid_constant__ EmberTensorMap tm_w, const T* x, \
         const T* w, T* y, const T* bias, float* partials, const Sm90GemmParams p) {                           \
         if constexpr (ember_compiles("ember_gemm_sm90_" #NAME))                                               \
-            gemm_sm90<T, BN, STAGES, CONSUMERS>(&tm_x, &tm_w, y, bias, partials, p);                          \
+            gemm_sm90<T, T, BN, STAGES, CONSUMERS>(&tm_x, &tm_w, y, bias, partials, nullptr, nullptr, p);     \
+    }
+
+// The FP8 entries (`--quantization fp8`): x and w in e4m3 with their f32 row scales, y in T.
+#define EMBER_GEMM_SM90_FP8(NAME, T, BN, STAGES, CONSUMERS, MIN_BLOCKS)                                      \
+    extern "C" __global__ void __launch_bounds__(128 * (CONSUMERS + 1), MIN_BLOCKS) ember_gemm_sm90_##NAME(   \
+        const __grid_constant__ EmberTensorMap tm_x, const __grid_constant__ EmberTensorMap tm_w,             \
+        const unsigned char* x, const unsigned char* w, T* y, const T* bias, float* partials,                \
+        const float* x_scale, const float* w_scale, const Sm90GemmParams p) {                                 \
+        if constexpr (ember_compiles("ember_gemm_sm90_" #NAME))                                               \
+            gemm_sm90<T, EmberE4M3, BN, STAGES, CONSUMERS>(&tm_x, &tm_w, y, bias, partials, x_scale, w_scale, p); \
     }
 
 // 128 x 256 ("n256"), 128 x 192 ("n192": 4 stages of 40 KB) and 128 x 128 ("n128"): 384
@@ -314,6 +356,14 @@ EMBER_GEMM_SM90(bf16_n128, __nv_bfloat16, 128, 6, 2, 1)
 EMBER_GEMM_SM90(f16_n128, __half, 128, 6, 2, 1)
 EMBER_GEMM_SM90(bf16_m64, __nv_bfloat16, 128, 4, 1, 2)
 EMBER_GEMM_SM90(f16_m64, __half, 128, 4, 1, 2)
+EMBER_GEMM_SM90_FP8(e4m3_bf16_n256, __nv_bfloat16, 256, 4, 2, 1)
+EMBER_GEMM_SM90_FP8(e4m3_f16_n256, __half, 256, 4, 2, 1)
+EMBER_GEMM_SM90_FP8(e4m3_bf16_n192, __nv_bfloat16, 192, 4, 2, 1)
+EMBER_GEMM_SM90_FP8(e4m3_f16_n192, __half, 192, 4, 2, 1)
+EMBER_GEMM_SM90_FP8(e4m3_bf16_n128, __nv_bfloat16, 128, 6, 2, 1)
+EMBER_GEMM_SM90_FP8(e4m3_f16_n128, __half, 128, 6, 2, 1)
+EMBER_GEMM_SM90_FP8(e4m3_bf16_m64, __nv_bfloat16, 128, 4, 1, 2)
+EMBER_GEMM_SM90_FP8(e4m3_f16_m64, __half, 128, 4, 1, 2)
 
 // Split-K's second pass: y = round(partials[0] + ... + partials[splits - 1] + bias), four
 // consecutive outputs per thread (N % 8 == 0: they share a row). 256 threads per block.

@@ -32,6 +32,7 @@
 #   serve       time from `ember serve` (plus ${SERVE_FLAGS}) to a healthy server, then `ember bench serve` at
 #               ${RATE:-16} req/s, random 1024 in / 128 out, ${SERVE_PROMPTS:-320} requests
 #   baseline    transformers `generate` (SDPA, bf16) on the same model: batch 1 and batch 256
+# QUANT=fp8 runs every Ember section with `--quantization fp8` (the model stays bf16).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-run}" in
@@ -48,7 +49,8 @@ run)
     gunzip -c .carry/ember.gz > /tmp/ember && chmod +x /tmp/ember
     model=/tmp/bench-llama3-8b
     [ -f "$model/config.json" ] || python3 benches/make_bench_model.py --out "$model" --shape llama3-8b
-    M="--model $model --backend cuda --dtype bfloat16 --max-model-len 2048"
+    Q=${QUANT:+--quantization $QUANT}
+    M="--model $model --backend cuda --dtype bfloat16 --max-model-len 2048 $Q"
     # ncu_throughput_step VAR=VALUE OUT: Nsight Compute's kernel times of the one step of the
     # 1000 x 128/128 throughput run that the profiler-range variable picks, summed into OUT.txt.
     ncu_throughput_step() {
@@ -129,7 +131,7 @@ run)
         serve)
             echo "=== serving: time to ready, then ${RATE:-16} req/s, random 1024 in / 128 out"
             start=$EPOCHREALTIME
-            EMBER_PROFILE_STEPS=50 /tmp/ember serve "$model" --backend cuda --dtype bfloat16 --max-model-len 2048 --port 8123 ${SERVE_FLAGS:-} > /tmp/serve.log 2>&1 &
+            EMBER_PROFILE_STEPS=50 /tmp/ember serve "$model" --backend cuda --dtype bfloat16 --max-model-len 2048 --port 8123 $Q ${SERVE_FLAGS:-} > /tmp/serve.log 2>&1 &
             pid=$!
             until curl -sf localhost:8123/health > /dev/null; do
                 kill -0 $pid 2>/dev/null || { cat /tmp/serve.log; exit 1; }

@@ -3,13 +3,13 @@
 # the kernel parity tests, the cross-backend conformance suite on `--backend cuda` (f32: the
 # same assertions as cpu; bf16: within tolerance), and the per-kernel timings beside cuBLAS.
 #
-#   cargo test --test cuda_kernels --test cuda_deferred_norm --test cuda_qkv_rope --test cuda_graphs --test conformance --test conformance_bf16 --test sampling --test async_scheduling --no-run
+#   cargo test --test cuda_kernels --test cuda_fp8 --test cuda_deferred_norm --test cuda_qkv_rope --test cuda_graphs --test conformance --test conformance_bf16 --test sampling --test async_scheduling --no-run
 #   cargo bench --bench cuda_ops --no-run
 #   scripts/gpu_check.sh pack            # strips + gzips them into .carry/
 #   (on the GPU machine, repository root) scripts/gpu_check.sh run [tests|ops|all]
 #
 # All the packed binaries together exceed what one device call carries (64 MiB): carry the
-# .carry/*.gz files the chosen section runs (tests: cuda_kernels, cuda_deferred_norm, cuda_qkv_rope, cuda_graphs, conformance, conformance_bf16,
+# .carry/*.gz files the chosen section runs (tests: cuda_kernels, cuda_fp8, cuda_deferred_norm, cuda_qkv_rope, cuda_graphs, conformance, conformance_bf16,
 # sampling, async_scheduling; ops: cuda_ops); missing ones are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,16 +17,16 @@ newest() { ls -t "$1"-* | grep -v '\.d$' | head -1; }
 case "${1:-run}" in
 pack)
     mkdir -p .carry
-    for t in cuda_kernels cuda_deferred_norm cuda_qkv_rope cuda_graphs conformance conformance_bf16 sampling async_scheduling; do strip -o ".carry/$t" "$(newest "target/debug/deps/$t")"; done
+    for t in cuda_kernels cuda_fp8 cuda_deferred_norm cuda_qkv_rope cuda_graphs conformance conformance_bf16 sampling async_scheduling; do strip -o ".carry/$t" "$(newest "target/debug/deps/$t")"; done
     strip -o .carry/cuda_ops "$(newest target/release/deps/cuda_ops)"
-    for t in cuda_kernels cuda_deferred_norm cuda_qkv_rope cuda_graphs conformance conformance_bf16 sampling async_scheduling cuda_ops; do gzip -f ".carry/$t"; done
+    for t in cuda_kernels cuda_fp8 cuda_deferred_norm cuda_qkv_rope cuda_graphs conformance conformance_bf16 sampling async_scheduling cuda_ops; do gzip -f ".carry/$t"; done
     ls -la .carry
     ;;
 run)
     what=${2:-all}
     export CUDA_PATH=${CUDA_PATH:-/usr/local/cuda}
     mkdir -p /tmp/ember-bin
-    for b in cuda_kernels cuda_deferred_norm cuda_qkv_rope cuda_graphs conformance conformance_bf16 sampling async_scheduling cuda_ops; do
+    for b in cuda_kernels cuda_fp8 cuda_deferred_norm cuda_qkv_rope cuda_graphs conformance conformance_bf16 sampling async_scheduling cuda_ops; do
         [ -f ".carry/$b.gz" ] || continue  # carry only what the sections need (64 MiB a call)
         gunzip -c ".carry/$b.gz" > "/tmp/ember-bin/$b"; chmod +x "/tmp/ember-bin/$b"
     done
@@ -35,6 +35,8 @@ run)
     if [ "$what" != ops ]; then
         echo "=== kernel parity (kernels/*.cu vs the dense oracle, host products and reference ops)"
         [ -x /tmp/ember-bin/cuda_kernels ] && { EMBER_TEST_CUDA=1 /tmp/ember-bin/cuda_kernels --nocapture --test-threads 1 || status=1; }
+        echo "=== --quantization fp8: quantization and FP8 product against the host"
+        [ -x /tmp/ember-bin/cuda_fp8 ] && { EMBER_TEST_CUDA=1 /tmp/ember-bin/cuda_fp8 --nocapture || status=1; }
         echo "=== the deferred RMSNorm of one-token steps against add + norm + GEMV"
         [ -x /tmp/ember-bin/cuda_deferred_norm ] && { EMBER_TEST_CUDA=1 /tmp/ember-bin/cuda_deferred_norm --nocapture || status=1; }
         echo "=== rotary + cache write in the q/k/v GEMV against the GEMV and the rope kernel"

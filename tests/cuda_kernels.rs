@@ -102,7 +102,7 @@ fn linear_matches_a_host_matmul_in_every_dtype() {
     }
     let device = Default::default();
     let mut failures = Vec::new();
-    ember_kernels::cuda::set_gemm_split_k(true); // off by default; these shapes test it
+    ember_kernels::cuda::set_gemm_split_k(true); // the default, unless EMBER_CUDA_GEMM_SPLIT_K=0; these shapes test it
     for (dtype, rel) in [(DType::F32, 1e-4f32), (DType::F16, 2e-3), (DType::BF16, 1.6e-2)] {
         let shapes = [(1, 4096, 1000), (3, 1024, 777), (8, 14336, 256), (9, 4096, 300), (100, 2048, 1000), (129, 1032, 777), (300, 512, 260), (64, 14336, 128), (300, 520, 264), (1100, 328, 1032), (1000, 328, 4088), (1000, 328, 6136), (256, 4096, 512), (200, 4104, 1024)];
         for (s, (m, k, n)) in shapes.into_iter().enumerate() {

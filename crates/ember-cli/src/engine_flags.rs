@@ -1,7 +1,7 @@
 //! Engine flags shared by every subcommand that loads a model, with vLLM's names and defaults.
 
 use clap::Args;
-use ember_engine::{BackendKind, DtypeChoice, EngineArgs, UsageContext};
+use ember_engine::{BackendKind, DtypeChoice, EngineArgs, Quantization, UsageContext};
 
 /// Model and engine flags.
 #[derive(Debug, Clone, Args)]
@@ -18,6 +18,10 @@ pub struct EngineFlags {
     /// Compute dtype: auto, half, float16, bfloat16, float, float32.
     #[arg(long, default_value = "auto")]
     pub dtype: String,
+    /// Quantize the weights at load: fp8 (cuda on Hopper: the layers' projections in FP8 E4M3
+    /// with per-channel scales, activations per token).
+    #[arg(long, short = 'q')]
+    pub quantization: Option<String>,
     /// Context length (default: the model's max_position_embeddings).
     #[arg(long)]
     pub max_model_len: Option<usize>,
@@ -85,6 +89,7 @@ impl EngineFlags {
             None => BackendKind::Cpu,
         };
         args.dtype = self.dtype.parse::<DtypeChoice>()?;
+        args.quantization = self.quantization.as_deref().map(str::parse::<Quantization>).transpose()?;
         args.max_model_len = self.max_model_len;
         args.block_size = self.block_size;
         args.gpu_memory_utilization = self.gpu_memory_utilization;

@@ -174,6 +174,9 @@ impl OnBackend for EmbeddingBuild<'_> {
     type Output = Box<dyn EmbeddingCoreApi>;
     fn run<B: PagedAttentionBackend + 'static>(self, device: B::Device, report: DeviceReport) -> Result<Self::Output> {
         let (args, spec) = (self.args, self.spec);
+        if args.quantization.is_some() {
+            return Err(EngineError::InvalidArgs("--quantization is supported for generative models only, not embedding models".into()));
+        }
         let limits = batch_defaults::resolve_for(args, report.props.as_ref(), spec.max_model_len);
         tracing::info!(
             backend = %args.backend, dtype = ?self.dtype, family = %spec.family(),
@@ -232,8 +235,15 @@ fn build<B: PagedAttentionBackend + 'static>(
         B::sync(device).map_err(|e| EngineError::Backend { backend: args.backend.to_string(), reason: format!("{e:?}") })
     };
     let model = profile_run::persistent::<B, _>(&device, || {
-        DecoderModel::<B>::load(config, parts.weights, &device, dtype, parts.max_model_len)
+        let mut model = DecoderModel::<B>::load(config, parts.weights, &device, dtype, parts.max_model_len)?;
+        if args.quantization == Some(crate::Quantization::Fp8) {
+            let bytes = model.quantize_fp8()?;
+            tracing::info!("fp8 weights: {:.2} GiB added (the {dtype:?} weights stay for decode steps of up to 4 sequences)", bytes as f64 / (1u64 << 30) as f64);
+        }
+        Ok::<_, EngineError>(model)
     })?;
+    // Every GEMM entry compiled now, not in the middle of a served step (docs/perf.md, twelfth pass).
+    B::warm_up_linear(&device, dtype, args.quantization == Some(crate::Quantization::Fp8));
     let enqueued = std::time::Instant::now();
     sync(&device)?;
     tracing::info!("weights on the device {:.1} s after the last one was handed over", enqueued.elapsed().as_secs_f64());

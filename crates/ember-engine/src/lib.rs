@@ -31,7 +31,7 @@ mod prompt;
 mod runner;
 mod sampler;
 
-pub use args::{BackendKind, DtypeChoice, EngineArgs, Task};
+pub use args::{BackendKind, DtypeChoice, EngineArgs, Quantization, Task};
 pub use batch_defaults::UsageContext;
 pub use embedding::{
     COMPLETIONS_UNSUPPORTED, EMBEDDINGS_UNSUPPORTED, EmbeddingInfo, EmbeddingOutput, EmbeddingRequestOutput, Matryoshka,

@@ -72,7 +72,7 @@ pub use deferred_norm::DeferredNorm;
 pub use device_profiler::DeviceProfilerBackend;
 pub use kv_cache::{KvCache, KvCacheSpec, KvLayerCache};
 pub use layer_ops::{Activation, LayerOpsBackend, NormStyle, QkvShape, RmsNormWeights, StepRope};
-pub use linear::{LinearBackend, gemv_max_rows};
+pub use linear::{Fp8Weight, LinearBackend, gemv_max_rows};
 pub use layout::{BatchLayout, LayoutError, SeqLayout};
 pub use flat_metadata::{FlatHostMetadata, FlatMetadata};
 pub use metadata::{AttentionGroup, AttentionMetadata};

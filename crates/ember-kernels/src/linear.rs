@@ -2,11 +2,13 @@
 //! `y = x · Wᵀ` (W in the checkpoint's `[out, in]` layout). The default is burn's matmul, on
 //! every backend; the CUDA backend overrides it with its GEMV kernel for small batches
 //! (`kernels/gemv.cu`), the shape of decode steps, and its GEMM above, and fuses the gated
-//! MLP's activation into the single-row gate/up GEMV.
+//! MLP's activation into the single-row gate/up GEMV. [`Fp8Weight`] and the trait's `fp8`
+//! methods are `--quantization fp8`: a backend with an FP8 GEMM (CUDA on Hopper) quantizes the
+//! weights at load and runs its larger products on them; the others report it unsupported.
 
 use std::sync::OnceLock;
 
-use burn_tensor::{Tensor, backend::Backend};
+use burn_tensor::{Int, Tensor, backend::Backend};
 
 use crate::{Activation, DeferredNorm, RmsNormWeights};
 
@@ -17,6 +19,17 @@ use crate::{Activation, DeferredNorm, RmsNormWeights};
 pub fn gemv_max_rows() -> usize {
     static ROWS: OnceLock<usize> = OnceLock::new();
     *ROWS.get_or_init(|| std::env::var("EMBER_GEMV_MAX_ROWS").ok().and_then(|v| v.parse::<usize>().ok()).map_or(4, |n| n.min(8)))
+}
+
+/// A linear layer's weight in FP8 (E4M3) with one f32 scale per output channel (vLLM's
+/// `--quantization fp8` of a f16/bf16 checkpoint, quantized at load):
+/// `weight[n, k] ~= e4m3(data[n, k]) * scale[n]`.
+#[derive(Debug, Clone)]
+pub struct Fp8Weight<B: Backend> {
+    /// The E4M3 bytes, `[out, in]`, in a U8 integer tensor.
+    pub data: Tensor<B, 2, Int>,
+    /// `[out]`, f32.
+    pub scale: Tensor<B, 1>,
 }
 
 /// The linear layers' matrix product.
@@ -72,6 +85,25 @@ pub trait LinearBackend: Backend {
         _bias: Option<&Tensor<Self, 1>>,
         _activation: Activation,
     ) -> Option<Tensor<Self, 2>> {
+        None
+    }
+
+    /// Compiles the kernels the products in `dtype` (and with FP8 weights when `fp8`) may take,
+    /// for every shape class, so that no step waits for a compiler later. The default does
+    /// nothing (burn's kernels compile on first use).
+    fn warm_up_linear(_device: &Self::Device, _dtype: burn_tensor::DType, _fp8: bool) {}
+
+    /// `weight` (`[out, in]`, f16/bf16) quantized for [`Self::linear_fp8`]; `None` when the
+    /// backend has no FP8 product (the default), so `--quantization fp8` is not supported.
+    fn quantize_weight_fp8(_weight: &Tensor<Self, 2>) -> Option<Fp8Weight<Self>> {
+        None
+    }
+
+    /// `x · dequant(weight)ᵀ (+ bias)` with `x` quantized per row (one scale per token,
+    /// computed on the fly) in `x`'s dtype, where the backend runs it for these inputs; `None`
+    /// otherwise, and the caller uses the f16/bf16 weight (the CUDA backend does for the
+    /// GEMV's decode batches of up to [`gemv_max_rows`] rows).
+    fn linear_fp8(_x: &Tensor<Self, 2>, _weight: &Fp8Weight<Self>, _bias: Option<&Tensor<Self, 1>>) -> Option<Tensor<Self, 2>> {
         None
     }
 }

@@ -16,7 +16,7 @@ use ember_kernels::{AttentionMetadata, DeferredNorm, KvCache, PagedAttentionBack
 use ember_loader::SafetensorsWeights;
 
 use crate::config::ModelConfig;
-use crate::error::Result;
+use crate::error::{ModelError, Result};
 use crate::layers::{AttentionBlock, GatedMlp, LayerInput, Linear, RmsNorm, RotaryEmbedding};
 use crate::weights::WeightLoader;
 
@@ -120,6 +120,30 @@ impl<B: PagedAttentionBackend> DecoderModel<B> {
             lm_head,
             rotary: RotaryEmbedding::new(&c.rope, c.head_dim, max_positions, device),
         })
+    }
+
+    /// `--quantization fp8`: every layer's projections (q/k/v, o, gate/up, down; not the
+    /// embeddings or the LM head, as vLLM) get an FP8 copy of their weight with one scale per
+    /// output channel, which the backend's FP8 products use (CUDA on Hopper, f16/bf16 models);
+    /// an error when the backend has none. Returns the bytes of FP8 weights added.
+    pub fn quantize_fp8(&mut self) -> Result<u64> {
+        if !matches!(self.dtype, DType::F16 | DType::BF16) {
+            let reason = format!("needs a float16 or bfloat16 model (--dtype), not {:?}", self.dtype);
+            return Err(ModelError::Quantization { method: "fp8", reason });
+        }
+        let mut bytes = 0u64;
+        for layer in &mut self.layers {
+            let linears = layer.attention.linears_mut().into_iter().chain(layer.mlp.linears_mut());
+            for linear in linears {
+                if !linear.quantize_fp8() {
+                    let reason = "not supported by this backend: it needs --backend cuda on a Hopper GPU (compute capability 9.0) and projections whose input width is a multiple of 16".to_string();
+                    return Err(ModelError::Quantization { method: "fp8", reason });
+                }
+                let [n, k] = linear.weight().dims();
+                bytes += (n * k + 4 * n) as u64;
+            }
+        }
+        Ok(bytes)
     }
 
     /// The model's configuration.

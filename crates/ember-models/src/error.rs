@@ -43,6 +43,14 @@ pub enum ModelError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A quantization method the backend or the model cannot run (`--quantization`).
+    #[error("quantization {method}: {reason}")]
+    Quantization {
+        /// The method asked for.
+        method: &'static str,
+        /// Why it cannot run.
+        reason: String,
+    },
     /// Reading the checkpoint failed (missing tensor, bad file, unsupported dtype...).
     #[error(transparent)]
     Loader(#[from] ember_loader::LoaderError),

@@ -11,6 +11,7 @@ mod attention;
 mod attention_kernel;
 mod deferred_norm;
 mod device_profiler;
+mod fp8;
 mod gemm_sm90;
 mod graph_replay;
 mod layer_ops;
@@ -25,6 +26,7 @@ use burn_cubecl::{BoolElement, CubeBackend, FloatElement, IntElement};
 use burn_tensor::{Int, Tensor, TensorPrimitive};
 use cubecl_cuda::CudaRuntime;
 
+pub use fp8::fp8_linear_launches;
 pub use gemm_sm90::{gemm_sm90_available, gemm_sm90_launches, set_gemm_split_k};
 pub use layer_ops::layer_op_fallbacks;
 pub use attention::{LAST_FALLBACK, PARTITION_SIZE, attention_supported};
@@ -206,6 +208,27 @@ where
                 }
             }
         }
+    }
+
+    fn warm_up_linear(device: &Self::Device, dtype: burn_tensor::DType, fp8: bool) {
+        if matches!(dtype, burn_tensor::DType::F16 | burn_tensor::DType::BF16) {
+            fp8::warm_up(&cube(&Tensor::<Self, 2>::zeros([128, 128], (device, dtype))), fp8);
+        }
+    }
+
+    fn quantize_weight_fp8(weight: &Tensor<Self, 2>) -> Option<crate::Fp8Weight<Self>> {
+        let (data, scale) = fp8::quantize_rows(&cube(weight))?;
+        Some(crate::Fp8Weight { data: Tensor::from_primitive(data), scale: Tensor::from_primitive(TensorPrimitive::Float(scale)) })
+    }
+
+    fn linear_fp8(x: &Tensor<Self, 2>, weight: &crate::Fp8Weight<Self>, bias: Option<&Tensor<Self, 1>>) -> Option<Tensor<Self, 2>> {
+        // Decode batches the GEMV takes (and the step graphs capture) keep the f16/bf16 weight.
+        if x.dims()[0] <= crate::gemv_max_rows() {
+            return None;
+        }
+        let bias = bias.map(|b| cube(b));
+        let y = fp8::linear(&cube(x), &weight.data.clone().into_primitive(), &cube(&weight.scale), bias.as_ref())?;
+        Some(Tensor::from_primitive(TensorPrimitive::Float(y)))
     }
 
     fn linear_act_and_mul(

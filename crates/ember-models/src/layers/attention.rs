@@ -95,4 +95,9 @@ impl<B: PagedAttentionBackend> AttentionBlock<B> {
     pub fn o_proj(&self) -> &Linear<B> {
         &self.o_proj
     }
+
+    /// The block's projections, for quantizing them.
+    pub fn linears_mut(&mut self) -> [&mut Linear<B>; 2] {
+        [&mut self.qkv, &mut self.o_proj]
+    }
 }

@@ -1,7 +1,8 @@
-//! A linear projection `y = x·Wᵀ + b` with the checkpoint's `[out, in]` weight layout.
+//! A linear projection `y = x·Wᵀ + b` with the checkpoint's `[out, in]` weight layout, and
+//! its FP8 copy under `--quantization fp8` ([`Linear::quantize_fp8`]).
 
 use burn_tensor::{Tensor, backend::Backend};
-use ember_kernels::{DeferredNorm, LayerOpsBackend, LinearBackend, RmsNormWeights};
+use ember_kernels::{DeferredNorm, Fp8Weight, LayerOpsBackend, LinearBackend, RmsNormWeights};
 
 use crate::layers::LayerInput;
 
@@ -15,6 +16,10 @@ pub struct Linear<B: Backend> {
     weight: Tensor<B, 2>,
     /// `[out_features]`.
     bias: Option<Tensor<B, 1>>,
+    /// The weight in FP8 for the backend's FP8 products (`--quantization fp8`); the f16/bf16
+    /// `weight` stays for the products the backend runs without it (see
+    /// [`LinearBackend::linear_fp8`]).
+    fp8: Option<Fp8Weight<B>>,
 }
 
 impl<B: Backend> Linear<B> {
@@ -36,7 +41,7 @@ impl<B: Backend> Linear<B> {
         } else {
             None
         };
-        Ok(Self { weight, bias })
+        Ok(Self { weight, bias, fp8: None })
     }
 
     /// Loads a single projection.
@@ -46,7 +51,7 @@ impl<B: Backend> Linear<B> {
 
     /// Wraps an existing weight (tied embeddings).
     pub fn from_weight(weight: Tensor<B, 2>) -> Self {
-        Self { weight, bias: None }
+        Self { weight, bias: None, fp8: None }
     }
 
     /// `x: [tokens, in]` → `[tokens, out]`.
@@ -63,7 +68,17 @@ impl<B: LinearBackend> Linear<B> {
     /// [`Linear::forward`] through the backend's linear kernel when it has one (the CUDA GEMV
     /// for small batches); the decoder's projections go through here.
     pub fn forward_kernel(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        if let Some(y) = self.fp8.as_ref().and_then(|w| <B as LinearBackend>::linear_fp8(&x, w, self.bias.as_ref())) {
+            return y;
+        }
         <B as LinearBackend>::linear(x, self.weight.clone(), self.bias.clone())
+    }
+
+    /// Quantizes the weight to FP8 for the backend's FP8 products; `false` when the backend
+    /// has none for this weight ([`LinearBackend::quantize_weight_fp8`]).
+    pub fn quantize_fp8(&mut self) -> bool {
+        self.fp8 = <B as LinearBackend>::quantize_weight_fp8(&self.weight);
+        self.fp8.is_some()
     }
 
     /// `act(gate) * up` of a fused gate/up projection in one op, when the backend has a fused

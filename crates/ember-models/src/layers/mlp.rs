@@ -58,6 +58,11 @@ impl<B: LinearBackend + LayerOpsBackend> GatedMlp<B> {
     pub fn down(&self) -> &Linear<B> {
         &self.down
     }
+
+    /// The block's projections, for quantizing them.
+    pub fn linears_mut(&mut self) -> [&mut Linear<B>; 2] {
+        [&mut self.gate_up, &mut self.down]
+    }
 }
 
 /// Applies an activation elementwise (shared with the encoders' feed-forward).
