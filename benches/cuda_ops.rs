@@ -1,7 +1,8 @@
 //! The CUDA kernels one at a time on the Llama-3-8B shapes, in bf16, each timed over many
 //! launches between two device syncs: the linear layers' product (`LinearBackend::linear`:
 //! GEMV for up to 8 rows, above that `kernels/gemm_sm90.cu` on Hopper, `kernels/gemm.cu`
-//! elsewhere or with `EMBER_CUDA_GEMM=mma`; burn's matmul beside it with `EMBER_BENCH_BURN=1`), the fused layer ops,
+//! elsewhere or with `EMBER_CUDA_GEMM=mma`; burn's matmul beside it with `EMBER_BENCH_BURN=1`),
+//! the FP8 product of `--quantization fp8` (activation quantization included), the fused layer ops,
 //! and the host cost of one launch. `benches/torch_ops.py` times cuBLAS and PyTorch's eager
 //! ops on the same shapes, so the two tables are read side by side (docs/perf.md).
 //!
@@ -72,6 +73,25 @@ fn linear_table(device: &Device) {
     }
 }
 
+/// `--quantization fp8`'s product (`LinearBackend::linear_fp8`: the activations' per-token
+/// quantization, then the e4m3 Hopper GEMM) on the layers' projections, above the GEMV's rows.
+fn fp8_table(device: &Device) {
+    println!("| projection | M | Ember fp8 ms (quantize + GEMM) | Ember fp8 TFLOP/s |");
+    println!("|---|---|---|---|");
+    for (name, n, k) in PROJECTIONS.into_iter().filter(|(name, ..)| *name != "lm_head") {
+        let Some(w) = <B as LinearBackend>::quantize_weight_fp8(&random(device, [n, k], n as u64)) else {
+            println!("(no FP8 product on this device)");
+            return;
+        };
+        for m in [64usize, 256, 1024, 4096, 16384] {
+            let x = random(device, [m, k], m as u64);
+            let iters = if m * n * k > 1 << 34 { 10 } else { 50 };
+            let ms = time(device, iters, || <B as LinearBackend>::linear_fp8(&x, &w, None).expect("fp8 product"));
+            println!("| {name} {n}x{k} | {m} | {ms:.3} | {:.0} |", 2.0 * (m * n * k) as f64 / ms / 1e9);
+        }
+    }
+}
+
 fn layer_ops_table(device: &Device) {
     let norm = RmsNormWeights {
         scale: Tensor::<B, 1>::from_data(TensorData::new(vec![1.0f32; HIDDEN], [HIDDEN]), (device, DType::F32)),
@@ -129,6 +149,8 @@ fn main() {
     let device = Default::default();
     println!("## linear layers (bf16), `LinearBackend::linear` vs burn's matmul");
     linear_table(&device);
+    println!("\n## linear layers in FP8 (`--quantization fp8`)");
+    fp8_table(&device);
     if std::env::args().any(|a| a == "linear-only") {
         return;
     }

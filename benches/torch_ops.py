@@ -2,7 +2,9 @@
 """cuBLAS (through PyTorch) on the shapes `cargo bench --bench cuda_ops` times: the Llama-3-8B
 projections as `x @ w.T` in bf16 for the same row counts, timed with CUDA events over many
 products after warm-ups. The ratio of Ember's TFLOP/s to these is the "GEMM efficiency vs
-cuBLAS" of docs/perf.md.
+cuBLAS" of docs/perf.md. Then the FP8 product of the same shapes (`torch._scaled_mm`, e4m3
+operands with per-row scales, bf16 out: what `ember bench ... --quantization fp8` runs), the
+product alone, without quantizing the activations.
 
     python3 benches/torch_ops.py          # on the GPU machine
 """
@@ -38,6 +40,21 @@ def main():
             iters = 10 if m * n * k > 1 << 34 else 50
             ms = time_ms(lambda: x @ w.T, iters)
             print(f"| {name} {n}x{k} | {m} | {ms:.3f} | {2 * m * n * k / ms / 1e9:.0f} | {n * k * 2 / ms / 1e6:.0f} |")
+    print("\n| projection | M | torch._scaled_mm fp8 ms (rowwise scales) | TFLOP/s |")
+    print("|---|---|---|---|")
+    for name, n, k in PROJECTIONS[:4]:
+        w = ((torch.rand(n, k, device="cuda") - 0.5) * 400).to(torch.float8_e4m3fn)
+        sw = torch.rand(1, n, device="cuda", dtype=torch.float32) * 1e-3
+        for m in [64, 256, 1024, 4096, 16384]:
+            x = ((torch.rand(m, k, device="cuda") - 0.5) * 400).to(torch.float8_e4m3fn)
+            sx = torch.rand(m, 1, device="cuda", dtype=torch.float32) * 1e-3
+            iters = 10 if m * n * k > 1 << 34 else 50
+            try:
+                ms = time_ms(lambda: torch._scaled_mm(x, w.t(), scale_a=sx, scale_b=sw, out_dtype=torch.bfloat16), iters)
+            except RuntimeError as e:  # older torch: no rowwise scaling
+                print(f"| {name} | {m} | {e} | |")
+                break
+            print(f"| {name} {n}x{k} | {m} | {ms:.3f} | {2 * m * n * k / ms / 1e9:.0f} |")
 
 
 if __name__ == "__main__":
