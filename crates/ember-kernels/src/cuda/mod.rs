@@ -13,6 +13,7 @@ mod deferred_norm;
 mod device_profiler;
 mod fp8;
 mod gemm_sm90;
+mod gemm_sm90_shape;
 mod graph_replay;
 mod layer_ops;
 mod ops;
