@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the CUDA checks on the GPU machine (no cargo there), from binaries built on a dev machine:
 # the kernel parity tests, the cross-backend conformance suite on `--backend cuda` (f32: the
-# same assertions as cpu; bf16: within tolerance), and the per-kernel timings beside cuBLAS.
+# same assertions as cpu; bf16: within tolerance), and the per-kernel timings beside cuBLAS
+# (wall time of a loop of products, and each product's device time from Nsight Compute).
 #
 #   cargo test --test cuda_kernels --test cuda_fp8 --test cuda_deferred_norm --test cuda_qkv_rope --test cuda_graphs --test conformance --test conformance_bf16 --test sampling --test async_scheduling --no-run
 #   cargo bench --bench cuda_ops --no-run
@@ -61,6 +62,13 @@ run)
         [ -x /tmp/ember-bin/cuda_ops ] && { EMBER_CUDA_GEMM=mma /tmp/ember-bin/cuda_ops linear-only || status=1; }
         echo "=== cuBLAS on the same shapes (benches/torch_ops.py)"
         python3 benches/torch_ops.py || status=1
+        if command -v ncu > /dev/null && [ -x /tmp/ember-bin/cuda_ops ]; then
+            echo "=== device time of each product, Ember and cuBLAS (Nsight Compute; benches/gemm_device_time.py)"
+            ncu_time="ncu --csv --metrics gpu__time_duration.sum --cache-control none --clock-control none"
+            $ncu_time /tmp/ember-bin/cuda_ops linear-only > /tmp/gemm_ember.csv 2> /tmp/gemm_ember.err || status=1
+            $ncu_time python3 benches/torch_ops.py > /tmp/gemm_torch.csv 2> /tmp/gemm_torch.err || status=1
+            python3 benches/gemm_device_time.py /tmp/gemm_ember.csv /tmp/gemm_torch.csv || status=1
+        fi
     fi
     exit $status
     ;;
